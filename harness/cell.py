@@ -1,0 +1,109 @@
+"""Cells: one (task, strategy, model, seed, options) combination, and its key.
+
+The key hashes everything that changes the cell's answers (task name, version and dataset hash,
+task and strategy arguments with defaults filled in, the model's identity, the scored sample ids,
+the seed) and nothing else. A finished cell is a file `cells/<key>.json`, so re-running a plan
+skips every cell whose record exists: that is resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from harness.cache import canonical_json
+from harness.registry import Registry
+from harness.tasklib import dataset_sha256
+from harness.types import Backend, Sample, Strategy, Task
+
+
+@dataclass
+class Cell:
+    """A planned unit of work. Task, strategy and backend are built lazily and cheaply."""
+
+    registry: Registry
+    task_name: str
+    strategy_name: str
+    model: str
+    seed: int = 0
+    task_args: dict[str, str] = field(default_factory=dict)
+    strategy_args: dict[str, str] = field(default_factory=dict)
+    backend_args: dict[str, str] = field(default_factory=dict)
+    limit: int | None = None
+    split: str = "test"
+
+    @property
+    def label(self) -> str:
+        return f"{self.task_name} / {self.strategy_name} / {self.model} / seed {self.seed}"
+
+    @cached_property
+    def task(self) -> Task:
+        return self.registry.make("task", self.task_name, self.task_args)
+
+    @cached_property
+    def dataset_sha256(self) -> str:
+        return dataset_sha256(self.task.splits)
+
+    def strategy(self) -> Strategy:
+        """A fresh strategy object (strategies keep per-cell state from `prepare`)."""
+        return self.registry.make("strategy", self.strategy_name, self.strategy_args)
+
+    @cached_property
+    def backend(self) -> Backend:
+        prefix, _, rest = self.model.partition("/")
+        if not rest:
+            raise_unknown_model(self.registry, self.model)
+        return self.registry.make("backend", prefix, {"name": rest, **self.backend_args})
+
+    @cached_property
+    def samples(self) -> list[Sample]:
+        split = self.task.splits.get(self.split)
+        if split is None:
+            from harness.errors import UsageError
+
+            raise UsageError(f"task {self.task_name!r} has no {self.split!r} split "
+                             f"(has: {', '.join(self.task.splits)})")
+        return limit_samples(list(split), self.limit)
+
+    def key_payload(self) -> dict[str, Any]:
+        task = self.task
+        ids = [s.id for s in self.samples]
+        return {
+            "task": {"name": task.name, "version": task.version,
+                     "dataset_sha256": self.dataset_sha256,
+                     "args": self.registry.normalized_args("task", self.task_name, self.task_args),
+                     "split": self.split,
+                     "samples": hashlib.sha256("\n".join(ids).encode()).hexdigest()},
+            "strategy": {"name": self.strategy_name,
+                         "args": self.registry.normalized_args("strategy", self.strategy_name,
+                                                               self.strategy_args)},
+            "model": self.backend.identity(),
+            "seed": self.seed,
+        }
+
+    @cached_property
+    def key(self) -> str:
+        return hashlib.sha256(canonical_json(self.key_payload()).encode()).hexdigest()[:24]
+
+
+def limit_samples(samples: list[Sample], limit: int | None) -> list[Sample]:
+    """A fixed random subset of `limit` samples, kept in split order.
+
+    Not a prefix: data files are often sorted by label (Banking77's test.csv is), and the first N
+    rows would cover a handful of labels. The subset does not depend on the cell seed, so every
+    strategy and seed is scored on the same samples.
+    """
+    if not limit or limit >= len(samples):
+        return samples
+    keep = sorted(random.Random(0).sample(range(len(samples)), limit))
+    return [samples[i] for i in keep]
+
+
+def raise_unknown_model(registry: Registry, model: str) -> None:
+    from harness.errors import UsageError
+
+    prefixes = ", ".join(f"{e.name}/..." for e in registry.entries("backend"))
+    raise UsageError(f"model {model!r} must look like <backend>/<name> (backends: {prefixes})")

@@ -1,0 +1,194 @@
+"""The `rvf` command: run, leaderboard, list.
+
+Exit codes: 0 success; 2 bad usage or bad input (unknown names, malformed data); 1 a cell or the
+run failed; 130 interrupted (finished cells and cached answers are kept: re-run to resume).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import DataError, RvfError, UsageError
+
+DEFAULT_TASK = "ticket_categorization"
+DEFAULT_STRATEGY = "prompt"
+DEFAULT_MODEL = "local/smollm2-135m-instruct"
+
+console = Console(stderr=True)
+
+
+def _parse_kv(pairs: tuple[str, ...], option: str) -> dict[str, dict[str, str]]:
+    """`k=v` pairs, optionally scoped as `name.k=v`; '' holds the unscoped ones."""
+    out: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} expects key=value, got {pair!r}")
+        scope, dot, name = key.rpartition(".")
+        out.setdefault(scope if dot else "", {})[name if dot else key] = value
+    return out
+
+
+def _args_for(name: str, parsed: dict[str, dict[str, str]]) -> dict[str, str]:
+    return {**parsed.get("", {}), **parsed.get(name, {})}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rvf")
+def cli() -> None:
+    """rvf: prompt, RAG or fine-tune? Run every strategy on the same task and compare."""
+
+
+@cli.command()
+@click.option("--task", "tasks", multiple=True, help=f"Task name (repeatable). Default: {DEFAULT_TASK}.")
+@click.option("--strategy", "strategies", multiple=True,
+              help=f"Strategy name (repeatable). Default: {DEFAULT_STRATEGY}.")
+@click.option("--model", "models", multiple=True,
+              help=f"Model as <backend>/<name> (repeatable). Default: {DEFAULT_MODEL}.")
+@click.option("--seed", "seeds", multiple=True, type=int, help="Seed (repeatable). Default: 0.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Score a fixed random subset of this many test samples.")
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results"), show_default=True, help="Results directory.")
+@click.option("--task-arg", "task_args", multiple=True, metavar="[TASK.]K=V",
+              help="Task factory argument (repeatable), e.g. data=../shared/data/banking77.")
+@click.option("--strategy-arg", "strategy_args", multiple=True, metavar="[STRATEGY.]K=V",
+              help="Strategy argument (repeatable), e.g. prompt.k=8.")
+@click.option("--backend-arg", "backend_args", multiple=True, metavar="K=V",
+              help="Backend argument (repeatable), e.g. dtype=fp32 or batch_size=16.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the request cache.")
+@click.option("--force", is_flag=True, help="Recompute cells that already have a record.")
+def run(tasks, strategies, models, seeds, limit, results, task_args, strategy_args, backend_args,
+        no_cache, force) -> None:
+    """Plan cells (tasks x strategies x models x seeds), run the unfinished ones, and write
+    cell records and LEADERBOARD.md."""
+    from harness.cache import RequestCache
+    from harness.cell import Cell
+    from harness.leaderboard import write_leaderboard
+    from harness.paths import request_cache_path
+    from harness.runner import run_plan
+
+    began = time.perf_counter()
+    registry = _registry()
+    targs = _parse_kv(task_args, "--task-arg")
+    sargs = _parse_kv(strategy_args, "--strategy-arg")
+    bargs = _parse_kv(backend_args, "--backend-arg").get("", {})
+    tasks, strategies = tasks or (DEFAULT_TASK,), strategies or (DEFAULT_STRATEGY,)
+    for name in tasks:
+        registry.get("task", name)
+    for name in strategies:
+        registry.get("strategy", name)
+    cells = [Cell(registry, t, s, m, seed, _args_for(t, targs), _args_for(s, sargs), bargs, limit)
+             for t, s, m, seed in itertools.product(tasks, strategies, models or (DEFAULT_MODEL,),
+                                                     seeds or (0,))]
+    for cell in cells:
+        split = cell.task.splits.get("test", [])
+        if limit and limit > len(split):
+            console.print(f"[yellow]note:[/] --limit {limit} is above the {len(split)} test "
+                          f"samples of {cell.task_name}; scoring all of them")
+    cache = None if no_cache else RequestCache(request_cache_path())
+    try:
+        summary = run_plan(cells, results, cache, console=console, force=force)
+    finally:
+        if cache is not None:
+            cache.close()
+    path, rows, skipped = write_leaderboard(results)
+    _print_summary(summary)
+    console.print(f"model calls: {summary.model_calls}; wall time {time.perf_counter() - began:.1f} s")
+    console.print(f"leaderboard: {path} ({rows} rows)")
+    for msg in skipped:
+        console.print(f"[yellow]left out:[/] {msg}")
+    if summary.failed:
+        for cell, err in summary.failed:
+            console.print(f"[red]failed:[/] {cell.label}: {err}")
+        sys.exit(1)
+
+
+def _print_summary(summary) -> None:
+    records = summary.finished + summary.reused
+    if not records:
+        return
+    table = Table(title="cells")
+    for col in ("task", "strategy", "model", "seed", "primary metric", "n", "model calls", "status"):
+        table.add_column(col)
+    for r in records:
+        m = r.metrics.get(r.primary_metric)
+        value = "not scored" if m is None or m.value is None else (
+            f"{r.primary_metric} {m.value:.3f} [{m.ci_low:.3f}, {m.ci_high:.3f}]"
+            if m.ci_low is not None else f"{r.primary_metric} {m.value:.3f}")
+        status = "reused" if r in summary.reused else "computed"
+        table.add_row(r.task.name, r.strategy.name, r.model.spec, str(r.seed), value,
+                      str(r.task.n), str(r.usage.model_calls if status == "computed" else 0),
+                      status)
+    console.print(table)
+
+
+@cli.command()
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results"), show_default=True, help="Results directory.")
+def leaderboard(results: Path) -> None:
+    """Render <results>/LEADERBOARD.md from the cell records."""
+    from harness.leaderboard import write_leaderboard
+
+    if not results.is_dir():
+        raise UsageError(f"results directory {results} does not exist")
+    path, rows, skipped = write_leaderboard(results)
+    console.print(f"leaderboard: {path} ({rows} rows)")
+    for msg in skipped:
+        console.print(f"[yellow]left out:[/] {msg}")
+
+
+@cli.command(name="list")
+def list_() -> None:
+    """Show every task, strategy, backend and scorer, and which plugin provides it."""
+    registry = _registry()
+    out = Console()
+    for kind, title in (("task", "tasks"), ("strategy", "strategies"),
+                        ("backend", "backends (model prefix)"), ("scorer", "scorers")):
+        table = Table(title=title, title_justify="left")
+        table.add_column("name")
+        table.add_column("origin")
+        table.add_column("description")
+        for e in registry.entries(kind):
+            table.add_row(e.name + ("/..." if kind == "backend" else ""), e.origin, e.description)
+        out.print(table)
+    for err in registry.plugin_errors:
+        out.print(f"[red]{err}[/]")
+
+
+def _registry():
+    from harness.registry import default_registry
+
+    registry = default_registry()
+    for err in registry.plugin_errors:
+        console.print(f"[yellow]warning:[/] {err}")
+    return registry
+
+
+def main() -> None:
+    try:
+        rc = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (UsageError, DataError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted:[/] finished cells and cached answers are kept; "
+                      "run the same command again to resume")
+        sys.exit(130)
+    except RvfError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    sys.exit(rc if isinstance(rc, int) else 0)

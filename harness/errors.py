@@ -1,0 +1,13 @@
+"""Errors that the CLI maps to exit codes: bad usage or input exits 2, anything else exits 1."""
+
+
+class RvfError(Exception):
+    """Base class of rvf's own errors; the message is meant for the user as is."""
+
+
+class UsageError(RvfError):
+    """Unknown name, bad argument, impossible combination: exit code 2."""
+
+
+class DataError(RvfError):
+    """Malformed input data. The message names the file, the line or item, and what is wrong."""

@@ -1,0 +1,167 @@
+"""Cell records: one JSON file per finished cell, the only input of the leaderboard.
+
+The schema is versioned: a reader refuses a `schema_version` it does not know instead of guessing.
+Files are written atomically (temp file + rename in the same folder), so a kill never leaves a
+half-written record that a later run would mistake for a finished cell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from harness.errors import DataError
+
+SCHEMA_VERSION = 1
+
+
+class MetricRecord(BaseModel):
+    value: float | None = Field(description="The metric on the test samples; None = not scored.")
+    ci_low: float | None = Field(None, description="Lower end of the 95% bootstrap CI.")
+    ci_high: float | None = Field(None, description="Upper end of the 95% bootstrap CI.")
+    higher_is_better: bool = Field(True, description="Direction used for ranking.")
+    note: str = Field("", description="Why a value is missing, or how it was computed.")
+
+
+class TaskInfo(BaseModel):
+    name: str = Field(description="Registered task name.")
+    version: str = Field(description="Task version; bumped when prompts, parsing or data change.")
+    dataset_sha256: str = Field(description="Content hash of all splits; cells compare only "
+                                            "when it matches.")
+    args: dict[str, Any] = Field(description="Task factory arguments, defaults filled in.")
+    split: str = Field("test", description="The split that was scored.")
+    n: int = Field(description="Number of samples scored.")
+
+
+class StrategyInfo(BaseModel):
+    name: str = Field(description="Registered strategy name.")
+    args: dict[str, Any] = Field(description="Strategy arguments, defaults filled in.")
+
+
+class ModelInfo(BaseModel):
+    spec: str = Field(description="What the user asked for, e.g. local/smollm2-135m-instruct.")
+    identity: dict[str, Any] = Field(description="What makes its answers: backend, weights "
+                                                 "fingerprint or endpoint, dtype. No secrets.")
+
+
+class UsageInfo(BaseModel):
+    input_tokens_per_query: float = Field(description="Mean prompt tokens per sample.")
+    output_tokens_per_query: float = Field(description="Mean generated tokens per sample.")
+    latency_p50_s: float | None = Field(description="Median per-query latency (for batched "
+                                                    "backends: the wall time of the query's batch).")
+    latency_p95_s: float | None = Field(description="95th percentile per-query latency.")
+    wall_seconds: float = Field(description="Wall time of this cell in this run, prepare included.")
+    model_calls: int = Field(description="Requests sent to the model in this run (cache misses).")
+    cache_hits: int = Field(description="Requests answered from the request cache in this run.")
+    errors: int = Field(description="Samples whose generation failed (recorded, not scored).")
+
+
+class Environment(BaseModel):
+    python: str = Field(description="Python version.")
+    platform: str = Field(description="OS and machine.")
+    packages: dict[str, str] = Field(description="Versions of the packages that shape results.")
+    git_sha: str | None = Field(description="Commit of the rvf checkout, when run from one.")
+
+
+class CellRecord(BaseModel):
+    """Everything known about one finished cell. Per-sample predictions sit beside it as JSONL."""
+
+    schema_version: int = Field(SCHEMA_VERSION, description="Version of this schema.")
+    cell_key: str = Field(description="Hash of everything that changes the cell's answers.")
+    created_at: str = Field(description="UTC time the record was written (ISO 8601).")
+    task: TaskInfo
+    strategy: StrategyInfo
+    model: ModelInfo
+    seed: int = Field(description="Seed for sampling few-shot examples, training, bootstrap.")
+    primary_metric: str = Field(description="The task's ranking metric, a key of `metrics`.")
+    metrics: dict[str, MetricRecord] = Field(description="Metric name -> value with CI.")
+    details: dict[str, Any] = Field(default_factory=dict,
+                                    description="Task-specific facts, e.g. confused label pairs.")
+    prepare: dict[str, Any] = Field(default_factory=dict,
+                                    description="What the strategy's prepare step built or reused "
+                                                "(few-shot ids, index, training record).")
+    usage: UsageInfo
+    environment: Environment
+    predictions_file: str = Field(description="Per-sample predictions, relative to this file.")
+
+    def metric(self, name: str) -> float | None:
+        return self.metrics[name].value if name in self.metrics else None
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder and rename: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cells_dir(results: Path) -> Path:
+    return results / "cells"
+
+
+def write_record(results: Path, record: CellRecord, predictions: list[dict[str, Any]]) -> Path:
+    """Predictions first, then the record: a record on disk always has its predictions."""
+    folder = cells_dir(results)
+    atomic_write(folder / record.predictions_file,
+                 "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions))
+    path = folder / f"{record.cell_key}.json"
+    atomic_write(path, record.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def read_record(path: Path) -> CellRecord:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: unreadable cell record ({exc})") from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version != SCHEMA_VERSION:
+        raise DataError(f"{path}: cell record schema_version {version!r}; this rvf reads "
+                        f"{SCHEMA_VERSION}")
+    return CellRecord.model_validate(data)
+
+
+def read_records(results: Path) -> tuple[list[CellRecord], list[str]]:
+    """All readable records under a results dir, and a message for each one skipped."""
+    records, skipped = [], []
+    for path in sorted(cells_dir(results).glob("*.json")):
+        try:
+            records.append(read_record(path))
+        except (DataError, ValueError) as exc:
+            skipped.append(str(exc).splitlines()[0])
+    return records, skipped
+
+
+def environment() -> Environment:
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in ("rvf", "torch", "transformers", "peft", "sentence-transformers", "chromadb",
+                 "llama-index-core", "openai", "ragas", "numpy"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        sha = None
+    return Environment(python=platform.python_version(),
+                       platform=f"{platform.system()} {platform.machine()}",
+                       packages=packages, git_sha=sha)

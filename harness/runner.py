@@ -1,0 +1,132 @@
+"""The local executor: run each planned cell once, skip the ones already finished.
+
+Per cell: strategy.prepare -> requests -> (cached) backend.generate -> task.parse -> scorers ->
+atomic cell record. Answers are committed to the request cache as they arrive, so an interrupted
+run loses at most one batch, and the same command resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+
+from harness.cache import CachedBackend, RequestCache
+from harness.cell import Cell
+from harness.errors import DataError, UsageError
+from harness.records import (CellRecord, MetricRecord, ModelInfo, StrategyInfo, TaskInfo, UsageInfo,
+                             cells_dir, environment, read_record, write_record)
+from harness.types import Generation, Prediction
+
+
+@dataclass
+class RunSummary:
+    finished: list[CellRecord] = field(default_factory=list)  # computed in this run
+    reused: list[CellRecord] = field(default_factory=list)  # record already on disk
+    failed: list[tuple[Cell, str]] = field(default_factory=list)
+    model_calls: int = 0
+
+
+def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
+             advance: Callable[[int], None] = lambda n: None,
+             on_prepare: Callable[[str], None] = lambda msg: None) -> CellRecord:
+    """Compute one cell from scratch (answers may come from the request cache) and write it."""
+    began = time.perf_counter()
+    task, samples = cell.task, cell.samples
+    strategy = cell.strategy()
+    on_prepare("preparing")
+    prepared = strategy.prepare(task, cell.backend, cell.seed)
+    backend = CachedBackend(prepared.backend, cache)
+    planned = strategy.requests(task, samples)
+    gens: list[Generation | None] = [None] * len(samples)
+    on_prepare("generating")
+    for i, gen in backend.generate([request for request, _ in planned]):
+        gens[i] = gen
+        advance(1)
+
+    predictions: list[Prediction] = []
+    for sample, (_, extra), gen in zip(samples, planned, gens, strict=True):
+        gen = gen or Generation(error="no generation returned")
+        answer = None if gen.error else task.parse(gen.text)
+        predictions.append(Prediction(
+            sample.id, gen.text, answer, answer is not None, gen.error, gen.input_tokens,
+            gen.output_tokens, gen.latency_s, gen.cached, extra))
+
+    scored = [(s, p) for s, p in zip(samples, predictions, strict=True) if p.error is None]
+    scored_samples = [s for s, _ in scored]
+    answers = [p.answer for _, p in scored]
+    metrics: dict[str, MetricRecord] = {}
+    for scorer in task.scorers:
+        for name, m in scorer(task, scored_samples, answers, cell.seed).items():
+            metrics[name] = MetricRecord(value=m.value, ci_low=m.ci_low, ci_high=m.ci_high,
+                                         higher_is_better=m.higher_is_better, note=m.note)
+    details = task.details(scored_samples, answers) if task.details else {}
+
+    ok = [p for p in predictions if p.error is None]
+    latencies = np.array([p.latency_s for p in ok]) if ok else None
+    usage = UsageInfo(
+        input_tokens_per_query=float(np.mean([p.input_tokens for p in ok])) if ok else 0.0,
+        output_tokens_per_query=float(np.mean([p.output_tokens for p in ok])) if ok else 0.0,
+        latency_p50_s=float(np.percentile(latencies, 50)) if ok else None,
+        latency_p95_s=float(np.percentile(latencies, 95)) if ok else None,
+        wall_seconds=time.perf_counter() - began,
+        model_calls=backend.stats.model_calls, cache_hits=backend.stats.hits,
+        errors=len(predictions) - len(ok))
+    payload = cell.key_payload()
+    record = CellRecord(
+        cell_key=cell.key, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        task=TaskInfo(name=task.name, version=task.version, dataset_sha256=cell.dataset_sha256,
+                      args=payload["task"]["args"], split=cell.split, n=len(scored)),
+        strategy=StrategyInfo(name=cell.strategy_name, args=payload["strategy"]["args"]),
+        model=ModelInfo(spec=cell.model, identity=payload["model"]),
+        seed=cell.seed, primary_metric=task.primary_metric, metrics=metrics, details=details,
+        prepare=prepared.facts, usage=usage, environment=environment(),
+        predictions_file=f"{cell.key}.predictions.jsonl")
+    rows = [{"sample_id": p.sample_id, "target": s.target, "answer": p.answer, "valid": p.valid,
+             "raw": p.raw, "error": p.error, "input_tokens": p.input_tokens,
+             "output_tokens": p.output_tokens, "latency_s": round(p.latency_s, 4),
+             "cached": p.cached, **({"extra": p.extra} if p.extra else {})}
+            for s, p in zip(samples, predictions, strict=True)]
+    write_record(results, record, rows)
+    return record
+
+
+def run_plan(cells: Sequence[Cell], results: Path, cache: RequestCache | None,
+             console: Console | None = None, force: bool = False) -> RunSummary:
+    """Run every cell that has no record yet; errors fail that cell only."""
+    console = console or Console(stderr=True)
+    summary = RunSummary()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        for cell in cells:
+            path = cells_dir(results) / f"{cell.key}.json"
+            if path.exists() and not force:
+                summary.reused.append(read_record(path))
+                console.print(f"[dim]reused[/] {cell.label} [dim]({path.name})[/]")
+                continue
+            bar = progress.add_task(cell.label, total=len(cell.samples))
+            try:
+                record = run_cell(
+                    cell, results, cache, advance=lambda n, b=bar: progress.advance(b, n),
+                    on_prepare=lambda msg, b=bar, c=cell: progress.update(
+                        b, description=f"{c.label} [dim]{msg}[/]"))
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one failing cell must not sink the plan
+                if isinstance(exc, UsageError | DataError):
+                    raise
+                summary.failed.append((cell, f"{type(exc).__name__}: {exc}"))
+                progress.update(bar, description=f"[red]failed[/] {cell.label}")
+                continue
+            summary.finished.append(record)
+            summary.model_calls += record.usage.model_calls
+            progress.update(bar, description=f"[green]done[/] {cell.label}")
+    return summary

@@ -1,0 +1,1 @@
+"""Scorers and the statistics behind them (bootstrap confidence intervals)."""

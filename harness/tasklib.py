@@ -1,0 +1,190 @@
+"""Building blocks for task authors: label parsing, a classification-task builder, data loading.
+
+The built-in tasks use exactly these, and so can a plugin in another package.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from harness.errors import DataError
+from harness.scoring.classification import LabelScorer, confused_pairs
+from harness.types import AnswerSpace, Sample, Task
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def label_parser(labels: Sequence[str]) -> Callable[[str], str | None]:
+    """Read a label out of free model text; `None` when no single label can be found.
+
+    Tolerates case, spaces for underscores, quotes, a `Label:` prefix and trailing prose. When
+    the first line is not a label, a label named exactly once in the text is accepted; an answer
+    naming two different labels is invalid (the model hedged).
+    """
+    by_norm = {_norm(label): label for label in labels}
+    patterns = sorted(by_norm, key=len, reverse=True)
+
+    def parse(raw: str) -> str | None:
+        lines = [line for line in raw.strip().splitlines() if line.strip()]
+        if not lines:
+            return None
+        first = re.sub(r"^(label|category|answer|intent)\s*[:=-]\s*", "", lines[0].strip(),
+                       flags=re.I)
+        if _norm(first) in by_norm:
+            return by_norm[_norm(first)]
+        text = "_" + _norm(raw) + "_"
+        found = set()
+        for p in patterns:
+            if f"_{p}_" in text:
+                found.add(p)
+                text = text.replace(f"_{p}_", "_")
+        return by_norm[found.pop()] if len(found) == 1 else None
+
+    return parse
+
+
+def dataset_sha256(splits: Mapping[str, Sequence[Sample]]) -> str:
+    """Content hash of every split (ids, texts, targets), stable across runs and machines."""
+    digest = hashlib.sha256()
+    for name in sorted(splits):
+        for s in splits[name]:
+            digest.update(json.dumps([name, s.id, s.text, s.target], ensure_ascii=False).encode())
+            digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def classification_task(name: str, version: str, train: Sequence[Sample], test: Sequence[Sample],
+                        descriptions: Mapping[str, str] | None = None, what: str = "text",
+                        description: str = "", dev: Sequence[Sample] | None = None) -> Task:
+    """A closed-label-set task: the label set is every label seen in train."""
+    if not train:
+        raise DataError(f"task {name!r}: the train split is empty")
+    if not test:
+        raise DataError(f"task {name!r}: the test split is empty")
+    labels = tuple(sorted({s.target for s in train}))
+    descriptions = dict(descriptions or {})
+    instructions = (
+        f"Classify the {what} into exactly one of the categories below. "
+        "Reply with the category name only, exactly as written, and nothing else."
+    )
+    splits = {"train": list(train), "test": list(test)}
+    if dev:
+        splits["dev"] = list(dev)
+    longest = max(len(label) for label in labels)
+    return Task(
+        name=name, version=version, splits=splits, instructions=instructions,
+        answer_space=AnswerSpace("labels", labels, descriptions,
+                                 max_answer_tokens=max(8, longest // 2 + 6)),
+        parse=label_parser(labels), scorers=[LabelScorer()], primary_metric="macro_f1",
+        description=description,
+        details=lambda samples, answers: {
+            "confused_pairs": confused_pairs([s.target for s in samples], answers)},
+    )
+
+
+# -- user data: CSV or JSONL with a text column and a label column --------------------------------
+
+TEXT_COLUMNS = ("text", "query", "input", "ticket", "note")
+LABEL_COLUMNS = ("label", "category", "intent", "target")
+
+
+def _rows(path: Path) -> list[tuple[int, dict]]:
+    """(line number, row) pairs; a malformed line is a DataError naming file and line."""
+    try:
+        if path.suffix.lower() == ".jsonl":
+            rows = []
+            with path.open(encoding="utf-8") as fh:
+                for lineno, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                    if not isinstance(row, dict):
+                        raise DataError(f"{path}:{lineno}: expected a JSON object per line")
+                    rows.append((lineno, row))
+            return rows
+        if path.suffix.lower() == ".csv":
+            with path.open(encoding="utf-8", newline="") as fh:
+                reader = csv.DictReader(fh)
+                rows = []
+                for row in reader:
+                    if None in row:
+                        raise DataError(f"{path}:{reader.line_num}: more fields than the header "
+                                        f"has columns ({', '.join(reader.fieldnames or [])})")
+                    rows.append((reader.line_num, row))
+                return rows
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: malformed CSV ({exc})") from None
+    raise DataError(f"{path}: unsupported file type (expected .csv or .jsonl)")
+
+
+def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], path: Path,
+          what: str) -> str:
+    if wanted:
+        if wanted not in columns:
+            raise DataError(f"{path}: no {what} column {wanted!r} (columns: {', '.join(columns)})")
+        return wanted
+    for c in candidates:
+        if c in columns:
+            return c
+    raise DataError(f"{path}: cannot find a {what} column (looked for {', '.join(candidates)}; "
+                    f"columns: {', '.join(columns)}); name it with the {what}_field task argument")
+
+
+def load_labelled_file(path: Path, split: str, text_field: str | None = None,
+                       label_field: str | None = None) -> list[Sample]:
+    rows = _rows(path)
+    if not rows:
+        raise DataError(f"{path}: no rows")
+    columns = list(rows[0][1].keys())
+    tcol = _pick(columns, text_field, TEXT_COLUMNS, path, "text")
+    lcol = _pick(columns, label_field, LABEL_COLUMNS, path, "label")
+    samples = []
+    for lineno, row in rows:
+        text, label = row.get(tcol), row.get(lcol)
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{path}:{lineno}: empty or missing {tcol!r}")
+        if not isinstance(label, str | int) or not str(label).strip():
+            raise DataError(f"{path}:{lineno}: empty or missing {lcol!r}")
+        samples.append(Sample(f"{split}-{len(samples):05d}", text.strip(), str(label).strip()))
+    return samples
+
+
+def load_labelled_data(data: str, text_field: str | None = None, label_field: str | None = None,
+                       seed: int = 0, test_fraction: float = 0.2) -> dict[str, list[Sample]]:
+    """Splits from a folder holding train/test(/dev) .csv or .jsonl files, or from one file.
+
+    One file without a split is divided into train and test at random (seeded), `test_fraction`
+    going to test.
+    """
+    root = Path(data).expanduser()
+    if not root.exists():
+        raise DataError(f"data path {root} does not exist")
+    if root.is_dir():
+        splits = {}
+        for split in ("train", "test", "dev"):
+            found = [p for p in (root / f"{split}.csv", root / f"{split}.jsonl") if p.exists()]
+            if found:
+                splits[split] = load_labelled_file(found[0], split, text_field, label_field)
+        if "train" not in splits or "test" not in splits:
+            raise DataError(f"{root}: expected train.csv and test.csv (or .jsonl) in the folder")
+        return splits
+    samples = load_labelled_file(root, "all", text_field, label_field)
+    order = list(range(len(samples)))
+    random.Random(seed).shuffle(order)
+    cut = int(len(order) * test_fraction)
+    pick = lambda idx, split: [  # noqa: E731
+        Sample(f"{split}-{j:05d}", samples[i].text, samples[i].target) for j, i in enumerate(idx)]
+    return {"train": pick(sorted(order[cut:]), "train"), "test": pick(sorted(order[:cut]), "test")}
