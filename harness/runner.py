@@ -15,14 +15,30 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from harness.cache import CachedBackend, RequestCache
 from harness.cell import Cell
 from harness.errors import DataError, UsageError
-from harness.records import (CellRecord, MetricRecord, ModelInfo, StrategyInfo, TaskInfo, UsageInfo,
-                             cells_dir, environment, read_record, write_record)
+from harness.records import (
+    CellRecord,
+    MetricRecord,
+    ModelInfo,
+    StrategyInfo,
+    TaskInfo,
+    UsageInfo,
+    cells_dir,
+    environment,
+    read_record,
+    write_record,
+)
 from harness.types import Generation, Prediction
 
 

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-
 from harness.errors import UsageError
 from harness.paths import cache_root
 from harness.types import Generation, GenerationRequest
@@ -94,7 +93,9 @@ class HFBackend:
         if self._model is None:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # rvf draws its own progress bars
             tok = AutoTokenizer.from_pretrained(self.path)
             tok.padding_side = "left"
             if tok.pad_token is None:
@@ -214,4 +215,9 @@ def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix
 
 def hf(name: str, dtype: str = "auto", batch_size: int = 8) -> HFBackend:
     """In-process transformers model from a local folder or a hub id (hf/<path-or-id>)."""
+    looks_local = name.startswith(("/", ".", "~")) or name.count("/") > 1
+    if looks_local and not Path(name).expanduser().is_dir():
+        raise UsageError(f"hf/{name}: no such model folder (a hub id looks like org/name)")
+    if looks_local:
+        name = str(Path(name).expanduser())
     return HFBackend(f"hf/{name}", name, dtype=dtype, batch_size=batch_size)

@@ -1,0 +1,5 @@
+"""`python -m harness` is the `rvf` command."""
+
+from harness.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""`rvf` end to end in subprocesses, as a user runs it: real model, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BANKING77
+
+RVF = [sys.executable, "-m", "harness"]
+
+
+def rvf(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([*RVF, *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=900)
+
+
+def records(results: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((results / "cells").glob("*.json"))]
+
+
+def test_list_shows_origins():
+    done = rvf("list")
+    assert done.returncode == 0, done.stderr
+    assert "ticket_categorization" in done.stdout and "rvf:ticket_categorization" in done.stdout
+    assert "prompt" in done.stdout and "local/..." in done.stdout and "hf/..." in done.stdout
+
+
+def test_run_then_rerun_makes_no_model_calls(tmp_path):
+    results = tmp_path / "results"
+    first = rvf("run", "--limit", "12", "--results", str(results), "--strategy-arg", "k=2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    [rec] = records(results)
+    assert rec["task"]["name"] == "ticket_categorization" and rec["task"]["n"] == 12
+    assert rec["strategy"] == {"name": "prompt", "args": {"k": 2}}
+    assert rec["usage"]["model_calls"] == 12 and rec["usage"]["cache_hits"] == 0
+    for name in ("accuracy", "macro_f1"):
+        m = rec["metrics"][name]
+        assert m["ci_low"] <= m["value"] <= m["ci_high"]
+    preds = (results / "cells" / rec["predictions_file"]).read_text().splitlines()
+    assert len(preds) == 12 and all("raw" in json.loads(p) for p in preds)
+    board = (results / "LEADERBOARD.md").read_text()
+    assert "## ticket_categorization" in board and "| 1 | prompt | local/smollm2-135m-instruct |" \
+        in board
+
+    second = rvf("run", "--limit", "12", "--results", str(results), "--strategy-arg", "k=2")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "model calls: 0" in second.stderr and "reused" in second.stderr
+
+    # Recomputing the cell answers every request from the request cache.
+    forced = rvf("run", "--limit", "12", "--results", str(results), "--strategy-arg", "k=2",
+                 "--force")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    [again] = records(results)
+    assert again["usage"]["model_calls"] == 0 and again["usage"]["cache_hits"] == 12
+    assert again["metrics"] == rec["metrics"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "ticket_categorisation"], "did you mean ticket_categorization"),
+    (["--strategy", "promt"], "did you mean prompt"),
+    (["--model", "locl/smollm2-135m-instruct"], "did you mean local"),
+    (["--model", "local/smollm2"], "did you mean local/smollm2-135m-instruct"),
+    (["--model", "smollm2"], "must look like <backend>/<name>"),
+    (["--strategy-arg", "kk=3"], "has no argument 'kk'; did you mean k"),
+    (["--task-arg", "data=/nonexistent/dir"], "does not exist"),
+    (["--limit", "0"], "--limit"),
+])
+def test_bad_usage_exits_2(tmp_path, args, message):
+    done = rvf("run", "--results", str(tmp_path), *args)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+
+
+def test_malformed_data_file_exits_2_naming_file_and_line(tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\nhello,a\nbye,b\n")
+    (tmp_path / "test.csv").write_text('text,label\nhi,a\n"unterminated,b\n')
+    done = rvf("run", "--results", str(tmp_path / "r"), "--task-arg", f"data={tmp_path}")
+    assert done.returncode == 2
+    assert "test.csv" in done.stderr
+
+
+def test_banking77_user_data_runs(tmp_path):
+    results = tmp_path / "r"
+    done = rvf("run", "--results", str(results), "--task-arg", f"data={BANKING77}",
+               "--limit", "8", "--strategy-arg", "k=1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    [rec] = records(results)
+    assert rec["task"]["n"] == 8 and len(rec["task"]["dataset_sha256"]) == 64
+    targets = {json.loads(line)["target"] for line in
+               (results / "cells" / rec["predictions_file"]).read_text().splitlines()}
+    assert len(targets) > 4  # a random subset, not the first rows of a label-sorted file
+
+
+def test_killed_run_resumes_and_keeps_finished_cells(tmp_path):
+    results = tmp_path / "r"
+    args = ["run", "--limit", "8", "--results", str(results), "--seed", "1", "--seed", "2",
+            "--strategy-arg", "k=1"]
+    proc = subprocess.Popen([*RVF, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while not list((results / "cells").glob("*.json")) and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.1)
+    proc.kill()  # SIGKILL: no chance to clean up
+    proc.wait()
+    [finished] = records(results)
+    assert not list((results / "cells").glob(".*.tmp")), "a half-written file was left behind"
+
+    again = rvf(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "reused" in again.stderr
+    both = records(results)
+    assert len(both) == 2
+    assert finished in both  # the finished cell was not recomputed
+    [new] = [r for r in both if r != finished]
+    assert new["usage"]["model_calls"] + new["usage"]["cache_hits"] == 8

@@ -1,0 +1,58 @@
+"""The hf backend against the real bundled model: its batched, prefix-reusing greedy decoding must
+give what plain `model.generate` gives for the same prompts."""
+
+from __future__ import annotations
+
+import torch
+
+from harness.backends.hf import shared_prefix_length
+from harness.cache import CachedBackend, RequestCache
+from harness.types import GenerationRequest
+
+SYSTEM = {"role": "system", "content": "Answer with one word: the colour named in the message."}
+TEXTS = ["The sky was blue today.", "My car is red", "grass: green!", "Snow is white, mostly.",
+         "She wore a yellow hat to the party yesterday afternoon.", "black"]
+
+
+def _requests(n_tokens: int = 6) -> list[GenerationRequest]:
+    return [GenerationRequest((SYSTEM, {"role": "user", "content": t}), n_tokens) for t in TEXTS]
+
+
+def test_shared_prefix_length():
+    assert shared_prefix_length([[1] * 20 + [2], [1] * 20 + [3, 4]]) == 20
+    assert shared_prefix_length([[1] * 20, [1] * 20 + [3]]) == 19  # one token left to each
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 4]]) == 0  # too short to be worth it
+    assert shared_prefix_length([[1] * 30]) == 0
+
+
+def test_batched_prefix_decoding_matches_model_generate(smol):
+    smol.batch_size = 4
+    reqs = _requests()
+    ours = dict(smol.generate(reqs))
+    model, tok = smol.load()
+    tok.padding_side = "left"
+    enc = tok([smol.render(r) for r in reqs], return_tensors="pt", padding=True,
+              add_special_tokens=False)
+    with torch.inference_mode():
+        out = model.generate(**enc, max_new_tokens=6, do_sample=False,
+                             pad_token_id=tok.pad_token_id)
+    ref = [tok.decode(row, skip_special_tokens=True).strip()
+           for row in out[:, enc["input_ids"].shape[1]:]]
+    assert [ours[i].text for i in range(len(reqs))] == ref
+    assert all(g.output_tokens <= 6 and g.input_tokens > 20 for g in ours.values())
+    assert all(g.text for g in ours.values())
+
+
+def test_request_cache_answers_repeat_requests_without_the_model(smol, tmp_path):
+    cache = RequestCache(tmp_path / "req.sqlite")
+    first = CachedBackend(smol, cache)
+    a = dict(first.generate(_requests(4)))
+    assert (first.stats.model_calls, first.stats.hits) == (len(TEXTS), 0)
+    again = CachedBackend(smol, RequestCache(tmp_path / "req.sqlite"))  # a new process's view
+    b = dict(again.generate(_requests(4)))
+    assert (again.stats.model_calls, again.stats.hits) == (0, len(TEXTS))
+    assert {i: g.text for i, g in a.items()} == {i: g.text for i, g in b.items()}
+    # Another generation setting is another key: the model is asked again.
+    other = CachedBackend(smol, cache)
+    list(other.generate(_requests(5)[:2]))
+    assert other.stats.model_calls == 2

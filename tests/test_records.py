@@ -1,0 +1,74 @@
+"""Cell records and the leaderboard, from hand-made records with known outcomes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.errors import DataError
+from harness.leaderboard import write_leaderboard
+from harness.records import (CellRecord, Environment, MetricRecord, ModelInfo, StrategyInfo,
+                             TaskInfo, UsageInfo, atomic_write, read_record, write_record)
+
+
+def make_record(key: str, strategy: str, f1: float | None, sha: str = "a" * 64) -> CellRecord:
+    return CellRecord(
+        cell_key=key, created_at="2026-01-01T00:00:00+00:00",
+        task=TaskInfo(name="toy", version="1", dataset_sha256=sha, args={}, n=100),
+        strategy=StrategyInfo(name=strategy, args={"k": 1}),
+        model=ModelInfo(spec="local/m", identity={"backend": "hf"}), seed=0,
+        primary_metric="macro_f1",
+        metrics={"macro_f1": MetricRecord(value=f1, ci_low=None if f1 is None else f1 - 0.05,
+                                          ci_high=None if f1 is None else f1 + 0.05),
+                 "accuracy": MetricRecord(value=0.5, ci_low=0.4, ci_high=0.6),
+                 "invalid_rate": MetricRecord(value=0.1, higher_is_better=False)},
+        usage=UsageInfo(input_tokens_per_query=100, output_tokens_per_query=5, latency_p50_s=0.5,
+                        latency_p95_s=0.9, wall_seconds=10, model_calls=100, cache_hits=0,
+                        errors=0),
+        environment=Environment(python="3.11", platform="Linux", packages={}, git_sha=None),
+        predictions_file=f"{key}.predictions.jsonl")
+
+
+def test_leaderboard_ranks_by_primary_metric_and_separates_datasets(tmp_path):
+    for rec in (make_record("k1", "prompt", 0.30), make_record("k2", "lora", 0.70),
+                make_record("k3", "rag", None), make_record("k4", "prompt", 0.9, sha="b" * 64)):
+        write_record(tmp_path, rec, [{"sample_id": "s1"}])
+    (tmp_path / "cells" / "broken.json").write_text('{"schema_version": 99}')
+    path, rows, skipped = write_leaderboard(tmp_path)
+    text = path.read_text()
+    assert rows == 4
+    table_a = text[text.index("dataset aaaaaaaaaaaa"):text.index("dataset bbbbbbbbbbbb")]
+    lines = [ln for ln in table_a.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
+    assert [ln.split(" | ")[1] for ln in lines] == ["lora", "prompt", "rag"]
+    assert "0.700 [0.650, 0.750]" in lines[0] and "not scored" in lines[2]
+    assert "broken.json" in skipped[0] and "schema_version 99" in skipped[0]
+    assert "## Left out" in text
+
+
+def test_record_roundtrip_and_unknown_schema(tmp_path):
+    rec = make_record("k1", "prompt", 0.3)
+    path = write_record(tmp_path, rec, [{"sample_id": "s1"}])
+    assert read_record(path) == rec
+    data = json.loads(path.read_text())
+    data["schema_version"] = 2
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError, match="schema_version 2"):
+        read_record(path)
+
+
+def test_every_record_field_is_documented():
+    for model in (CellRecord, TaskInfo, StrategyInfo, ModelInfo, UsageInfo, Environment,
+                  MetricRecord):
+        for name, field in model.model_fields.items():
+            assert field.description or field.annotation in (TaskInfo, StrategyInfo, ModelInfo,
+                                                             UsageInfo, Environment), (model, name)
+
+
+def test_atomic_write_leaves_old_content_on_failure(tmp_path):
+    target = tmp_path / "x.json"
+    atomic_write(target, "old")
+    with pytest.raises(TypeError):  # fails mid-write, after the temp file exists
+        atomic_write(target, 12345)  # type: ignore[arg-type]
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]

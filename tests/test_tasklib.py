@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import DataError
+from harness.tasklib import label_parser, load_labelled_data
+from tests.conftest import BANKING77
+
+LABELS = ["refund_request", "billing_dispute", "bug_report", "bug"]
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("refund_request", "refund_request"),
+    ("  Refund Request.\n", "refund_request"),
+    ('"billing_dispute"', "billing_dispute"),
+    ("Category: bug_report", "bug_report"),
+    ("bug", "bug"),
+    ("The answer is billing_dispute because the charge was wrong.", "billing_dispute"),
+    ("refund_request or billing_dispute", None),
+    ("", None),
+    ("   \n  ", None),
+    ("shipping_delay", None),
+])
+def test_label_parser(raw, expected):
+    assert label_parser(LABELS)(raw) == expected
+
+
+def test_banking77_folder_loads_with_its_label_set():
+    splits = load_labelled_data(str(BANKING77))
+    assert len(splits["train"]) == 10003 and len(splits["test"]) == 3080
+    assert len({s.target for s in splits["train"]}) == 77
+    assert splits["train"][0].target == "card_arrival"
+
+
+def test_single_jsonl_file_is_split_by_seed(tmp_path):
+    f = tmp_path / "all.jsonl"
+    f.write_text("".join(f'{{"text": "msg {i}", "intent": "l{i % 3}"}}\n' for i in range(50)))
+    a = load_labelled_data(str(f), seed=0)
+    b = load_labelled_data(str(f), seed=0)
+    assert [s.text for s in a["test"]] == [s.text for s in b["test"]]
+    assert len(a["test"]) == 10 and len(a["train"]) == 40
+    assert not {s.text for s in a["test"]} & {s.text for s in a["train"]}
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("bad.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label"\n', r"bad.jsonl:2: not valid JSON"),
+    ("arr.jsonl", '["a", "b"]\n', r"arr.jsonl:1: expected a JSON object"),
+    ("cols.csv", "body,label\nhello,x\n", r"cols.csv: cannot find a text column"),
+    ("empty.csv", "text,label\nhello,x\n,y\n", r"empty.csv:3: empty or missing 'text'"),
+    ("wide.csv", "text,label\nhello,x\nhi,y,z\n", r"wide.csv:3: more fields than the header"),
+    ("nolabel.jsonl", '{"text": "a", "label": ""}\n', r"nolabel.jsonl:1: empty or missing 'label'"),
+    ("data.txt", "hello\n", r"data.txt: unsupported file type"),
+])
+def test_malformed_files_name_file_and_line(tmp_path, name, content, message):
+    f = tmp_path / name
+    f.write_text(content)
+    with pytest.raises(DataError, match=message):
+        load_labelled_data(str(f))
+
+
+def test_non_utf8_file_is_a_clear_error(tmp_path):
+    f = tmp_path / "latin.csv"
+    f.write_bytes("text,label\ncaf\xe9,x\n".encode("latin-1"))
+    with pytest.raises(DataError, match="latin.csv: not UTF-8"):
+        load_labelled_data(str(f))
+
+
+def test_folder_without_test_split(tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\na,x\n")
+    with pytest.raises(DataError, match="expected train.csv and test.csv"):
+        load_labelled_data(str(tmp_path))
