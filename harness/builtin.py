@@ -10,6 +10,7 @@ from harness.backends.hf import hf
 from harness.backends.local import local
 from harness.registry import Registry
 from harness.scoring.classification import LabelScorer
+from harness.strategies.lora import lora
 from harness.strategies.prompt import prompt
 
 
@@ -17,4 +18,5 @@ def register(registry: Registry) -> None:
     registry.backend("hf", hf)
     registry.backend("local", local)
     registry.strategy("prompt", prompt)
+    registry.strategy("lora", lora)
     registry.scorer("labels", LabelScorer, "Accuracy, macro-F1 (bootstrap CIs), invalid rate.")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from harness.cache import canonical_json
+from harness.errors import UsageError
 from harness.registry import Registry
 from harness.tasklib import dataset_sha256
 from harness.types import Backend, Sample, Strategy, Task
@@ -62,8 +64,6 @@ class Cell:
     def samples(self) -> list[Sample]:
         split = self.task.splits.get(self.split)
         if split is None:
-            from harness.errors import UsageError
-
             raise UsageError(f"task {self.task_name!r} has no {self.split!r} split "
                              f"(has: {', '.join(self.task.splits)})")
         return limit_samples(list(split), self.limit)
@@ -103,7 +103,29 @@ def limit_samples(samples: list[Sample], limit: int | None) -> list[Sample]:
 
 
 def raise_unknown_model(registry: Registry, model: str) -> None:
-    from harness.errors import UsageError
-
     prefixes = ", ".join(f"{e.name}/..." for e in registry.entries("backend"))
     raise UsageError(f"model {model!r} must look like <backend>/<name> (backends: {prefixes})")
+
+
+def plan(registry: Registry, tasks: Sequence[str], strategies: Sequence[str], models: Sequence[str],
+         small_models: Sequence[str], seeds: Sequence[int], task_args: dict[str, dict[str, str]],
+         strategy_args: dict[str, dict[str, str]], backend_args: dict[str, str],
+         limit: int | None) -> list[Cell]:
+    """tasks x strategies (x argument sweeps) x models x seeds, in a stable order.
+
+    `*_args` map a task or strategy name to its arguments ('' = arguments for all of them).
+    Strategies that fine-tune (their object has `model_role == "small_model"`) run on the small
+    models instead of the (possibly hosted, frontier) `models`.
+    """
+    cells = []
+    for task in tasks:
+        targs = {**task_args.get("", {}), **task_args.get(task, {})}
+        for strategy in strategies:
+            sargs = {**strategy_args.get("", {}), **strategy_args.get(strategy, {})}
+            for one in registry.expand_sweeps("strategy", strategy, sargs):
+                role = getattr(registry.make("strategy", strategy, one), "model_role", "model")
+                for model in (small_models if role == "small_model" else models):
+                    for seed in seeds:
+                        cells.append(Cell(registry, task, strategy, model, seed, targs, one,
+                                          backend_args, limit))
+    return cells

@@ -6,7 +6,6 @@ run failed; 130 interrupted (finished cells and cached answers are kept: re-run 
 
 from __future__ import annotations
 
-import itertools
 import sys
 import time
 from pathlib import Path
@@ -36,10 +35,6 @@ def _parse_kv(pairs: tuple[str, ...], option: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def _args_for(name: str, parsed: dict[str, dict[str, str]]) -> dict[str, str]:
-    return {**parsed.get("", {}), **parsed.get(name, {})}
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rvf")
 def cli() -> None:
@@ -52,6 +47,9 @@ def cli() -> None:
               help=f"Strategy name (repeatable). Default: {DEFAULT_STRATEGY}.")
 @click.option("--model", "models", multiple=True,
               help=f"Model as <backend>/<name> (repeatable). Default: {DEFAULT_MODEL}.")
+@click.option("--small-model", "small_models", multiple=True,
+              help="Model that fine-tuning strategies (lora) train and evaluate (repeatable). "
+                   f"Default: {DEFAULT_MODEL}.")
 @click.option("--seed", "seeds", multiple=True, type=int, help="Seed (repeatable). Default: 0.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Score a fixed random subset of this many test samples.")
@@ -60,34 +58,33 @@ def cli() -> None:
 @click.option("--task-arg", "task_args", multiple=True, metavar="[TASK.]K=V",
               help="Task factory argument (repeatable), e.g. data=../shared/data/banking77.")
 @click.option("--strategy-arg", "strategy_args", multiple=True, metavar="[STRATEGY.]K=V",
-              help="Strategy argument (repeatable), e.g. prompt.k=8.")
+              help="Strategy argument (repeatable), e.g. prompt.k=8; a comma-separated value of a "
+                   "numeric argument sweeps it (lora.train_size=100,300,all).")
 @click.option("--backend-arg", "backend_args", multiple=True, metavar="K=V",
               help="Backend argument (repeatable), e.g. dtype=fp32 or batch_size=16.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the request cache.")
 @click.option("--force", is_flag=True, help="Recompute cells that already have a record.")
-def run(tasks, strategies, models, seeds, limit, results, task_args, strategy_args, backend_args,
-        no_cache, force) -> None:
+def run(tasks, strategies, models, small_models, seeds, limit, results, task_args, strategy_args,
+        backend_args, no_cache, force) -> None:
     """Plan cells (tasks x strategies x models x seeds), run the unfinished ones, and write
     cell records and LEADERBOARD.md."""
     from harness.cache import RequestCache
-    from harness.cell import Cell
+    from harness.cell import plan
     from harness.leaderboard import write_leaderboard
     from harness.paths import request_cache_path
     from harness.runner import run_plan
 
     began = time.perf_counter()
     registry = _registry()
-    targs = _parse_kv(task_args, "--task-arg")
-    sargs = _parse_kv(strategy_args, "--strategy-arg")
-    bargs = _parse_kv(backend_args, "--backend-arg").get("", {})
     tasks, strategies = tasks or (DEFAULT_TASK,), strategies or (DEFAULT_STRATEGY,)
     for name in tasks:
         registry.get("task", name)
     for name in strategies:
         registry.get("strategy", name)
-    cells = [Cell(registry, t, s, m, seed, _args_for(t, targs), _args_for(s, sargs), bargs, limit)
-             for t, s, m, seed in itertools.product(tasks, strategies, models or (DEFAULT_MODEL,),
-                                                     seeds or (0,))]
+    cells = plan(registry, tasks, strategies, models or (DEFAULT_MODEL,),
+                 small_models or (DEFAULT_MODEL,), seeds or (0,),
+                 _parse_kv(task_args, "--task-arg"), _parse_kv(strategy_args, "--strategy-arg"),
+                 _parse_kv(backend_args, "--backend-arg").get("", {}), limit)
     for cell in cells:
         split = cell.task.splits.get("test", [])
         if limit and limit > len(split):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
 import types
 import typing
 from collections.abc import Callable
@@ -91,6 +92,21 @@ class Registry:
         bound.apply_defaults()
         return dict(bound.arguments)
 
+    def expand_sweeps(self, kind: str, name: str, args: dict[str, str]) -> list[dict[str, str]]:
+        """`train_size=100,300,all` -> one argument set per value (cartesian over swept args).
+
+        A comma sweeps only arguments whose annotation does not accept a plain string, so a
+        string argument such as `target_modules=q_proj,v_proj` keeps its comma.
+        """
+        entry = self.get(kind, name)
+        hints = typing.get_type_hints(entry.factory)
+        axes = []
+        for key, value in args.items():
+            accepts_str = str in _options(hints.get(key, str)) or Any in _options(hints.get(key, str))
+            values = value.split(",") if "," in value and not accepts_str else [value]
+            axes.append([(key, v.strip()) for v in values])
+        return [dict(combo) for combo in itertools.product(*axes)]
+
     # -- plugin discovery -----------------------------------------------------------------------
     def load_plugins(self, group: str = "rvf.plugins") -> Registry:
         """Call every plugin's `register`. A broken plugin is reported, the others still load."""
@@ -122,11 +138,17 @@ def convert_args(entry: Entry, args: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def _options(hint: Any) -> tuple[Any, ...]:
+    """The members of a union annotation, or the annotation alone."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return typing.get_args(hint)
+    return (hint,)
+
+
 def _convert(raw: Any, hint: Any, what: str) -> Any:
     if not isinstance(raw, str):
         return raw
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) \
-        else (hint,)
+    options = _options(hint)
     if type(None) in options and raw.lower() in ("none", "null", ""):
         return None
     errors = []

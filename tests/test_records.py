@@ -8,8 +8,18 @@ import pytest
 
 from harness.errors import DataError
 from harness.leaderboard import write_leaderboard
-from harness.records import (CellRecord, Environment, MetricRecord, ModelInfo, StrategyInfo,
-                             TaskInfo, UsageInfo, atomic_write, read_record, write_record)
+from harness.records import (
+    CellRecord,
+    Environment,
+    MetricRecord,
+    ModelInfo,
+    StrategyInfo,
+    TaskInfo,
+    UsageInfo,
+    atomic_write,
+    read_record,
+    write_record,
+)
 
 
 def make_record(key: str, strategy: str, f1: float | None, sha: str = "a" * 64) -> CellRecord:

@@ -75,3 +75,18 @@ def test_a_broken_plugin_is_reported_and_others_still_load(monkeypatch):
     assert [e.name for e in reg.entries("task")] == ["good"]
     assert reg.get("task", "good").origin == "pkg:ok"
     assert "plugin pkg:bad" in reg.plugin_errors[0] and "nowhere" in reg.plugin_errors[0]
+
+
+def _strategy(train_size: int | None = None, lr: float = 1e-4, modules: str = "q,v"):
+    return (train_size, lr, modules)
+
+
+def test_comma_values_sweep_numeric_args_only():
+    reg = Registry()
+    reg.strategy("s", _strategy)
+    sets = reg.expand_sweeps("strategy", "s", {"train_size": "100,300,none", "lr": "1e-4,1e-3",
+                                               "modules": "q_proj,v_proj"})
+    assert len(sets) == 6
+    assert {s["train_size"] for s in sets} == {"100", "300", "none"}
+    assert all(s["modules"] == "q_proj,v_proj" for s in sets)
+    assert reg.make("strategy", "s", sets[0]) == (100, 1e-4, "q_proj,v_proj")

@@ -1,0 +1,357 @@
+"""Strategy `lora`: fine-tune a LoRA adapter on the task's train split, then answer zero-shot.
+
+Training examples are chat conversations: the system turn is the task's short instructions (no
+label list: the labels are meant to end up in the weights, and a 26-label list would make every
+CPU training step several times longer), the user turn is `task.format_input(sample)`, and the
+assistant turn `task.format_answer(sample)`. At test time `requests()` sends exactly the same
+system and user turns, and the hf backend serves the base model with the adapter merged.
+
+Adapters are cached by content under `<cache root>/adapters/<key>`, where the key hashes the base
+model's identity, the rendered training data, every hyper-parameter, the seed and the training
+format version. Training happens in `<key>.partial/` (checkpoints included) under a file lock and
+is renamed into place only when complete, so a second run with the same key trains nothing and a
+killed run resumes from its last checkpoint. The training record (see `training_facts`) is stored
+beside the adapter as `training.json` and goes into the cell record's `prepare` field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.cache import canonical_json
+from harness.errors import UsageError
+from harness.paths import cache_root
+from harness.records import atomic_write
+from harness.training import Example, TrainConfig, TrainState, encode_example
+from harness.types import Backend, GenerationRequest, Message, Prepared, Sample, Task
+
+# Bump when the rendering of training examples changes (messages, masking, truncation): old
+# adapters then stop matching, because they were trained on a different format.
+FORMAT_VERSION = 1
+# About an AWS m7i.large (2 vCPU, 8 GiB: training the 135M model peaks near 3-5 GB) on demand in
+# us-east-1, $0.1008/h in 2025: the kind of 2-core machine the default timings were taken on.
+DEFAULT_USD_PER_HOUR = 0.10
+MIN_TRAIN = 2
+
+
+def lora_messages(task: Task, sample: Sample) -> list[Message]:
+    """System (short instructions, no label list) + user turn: the same at training and test."""
+    return [{"role": "system", "content": task.instructions},
+            {"role": "user", "content": task.format_input(sample)}]
+
+
+def select_train(task: Task, train_size: int | None, seed: int) -> list[Sample]:
+    """The train subset to fit: all of it, or a seeded random `train_size` kept in split order."""
+    train = list(task.splits.get("train", []))
+    if len(train) < MIN_TRAIN:
+        raise UsageError(f"lora: task {task.name!r} has {len(train)} sample(s) in its 'train' "
+                         f"split; fine-tuning needs at least {MIN_TRAIN}")
+    if train_size is None or train_size >= len(train):
+        return train
+    keep = sorted(random.Random(seed).sample(range(len(train)), train_size))
+    return [train[i] for i in keep]
+
+
+def data_sha256(task: Task, samples: Sequence[Sample]) -> str:
+    """Hash of what training actually sees: ids, rendered messages and answers, in order."""
+    digest = hashlib.sha256()
+    for s in samples:
+        digest.update(canonical_json([s.id, lora_messages(task, s), task.format_answer(s)])
+                      .encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def adapter_key(identity: dict[str, Any], data_hash: str, config: TrainConfig,
+                max_seq_len: int | None, train_dtype: str) -> str:
+    """Content key of an adapter. Not in it: save_every and the $/hour (they change no weight)."""
+    payload = {"format": FORMAT_VERSION, "base": identity, "data": data_hash,
+               "config": asdict(config), "max_seq_len": max_seq_len, "train_dtype": train_dtype}
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:24]
+
+
+def answer_suffix(tok: Any, messages: list[Message], prompt: str, answer: str) -> str:
+    """The assistant turn's text after the rendered prompt, up to and including end-of-turn.
+
+    Taken from the chat template itself (prompt + answer rendered, minus the prompt), so the
+    target ends with the exact token that stops generation; text after it (a newline) is dropped.
+    """
+    if tok.chat_template:
+        full = tok.apply_chat_template(messages + [{"role": "assistant", "content": answer}],
+                                       tokenize=False)
+        if not full.startswith(prompt):
+            raise UsageError("lora: the model's chat template renders the assistant turn in a way "
+                             "that does not extend the generation prompt; cannot mask the prompt")
+        suffix = full[len(prompt):]
+    else:
+        suffix = f" {answer}{tok.eos_token or ''}"
+    eos = tok.eos_token
+    if eos and eos in suffix:
+        suffix = suffix[:suffix.index(eos) + len(eos)]
+    return suffix
+
+
+def tokenize_examples(task: Task, samples: Sequence[Sample], render: Any, tok: Any,
+                      max_seq_len: int | None, context: int) -> tuple[list[Example], int]:
+    """Token ids and loss labels per sample, and the sequence length used.
+
+    `render(messages)` is the hf backend's own prompt rendering, so training prompts are
+    token-for-token what the backend sends at test time. Without `max_seq_len`, the length is the
+    longest example (capped by the model's context).
+    """
+    prompts, answers = [], []
+    for s in samples:
+        messages = lora_messages(task, s)
+        prompt = render(messages)
+        prompts.append(prompt)
+        answers.append(answer_suffix(tok, messages, prompt, task.format_answer(s)))
+    prompt_ids = tok(prompts, add_special_tokens=False)["input_ids"]
+    answer_ids = tok(answers, add_special_tokens=False)["input_ids"]
+    longest = max(len(p) + len(a) for p, a in zip(prompt_ids, answer_ids, strict=True))
+    seq_len = min(max_seq_len or longest, context)
+    return [encode_example(p, a, seq_len)
+            for p, a in zip(prompt_ids, answer_ids, strict=True)], seq_len
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+@dataclass
+class LoraStrategy:
+    """The `lora` strategy; `config` lacks the seed, which `prepare` receives."""
+
+    r: int
+    alpha: int
+    dropout: float
+    target_modules: tuple[str, ...]
+    learning_rate: float
+    epochs: float
+    max_steps: int | None
+    batch_size: int
+    grad_accum: int
+    train_size: int | None
+    save_every: int
+    max_seq_len: int | None
+    hardware_usd_per_hour: float
+    name: str = "lora"
+    adapter_dir: Path | None = field(default=None, init=False)
+
+    def config(self, seed: int) -> TrainConfig:
+        return TrainConfig(r=self.r, alpha=self.alpha, dropout=self.dropout,
+                           target_modules=self.target_modules, learning_rate=self.learning_rate,
+                           epochs=self.epochs, max_steps=self.max_steps,
+                           batch_size=self.batch_size, grad_accum=self.grad_accum, seed=seed)
+
+    def prepare(self, task: Task, backend: Backend, seed: int) -> Prepared:
+        from harness.backends.hf import HFBackend
+
+        if not isinstance(backend, HFBackend):
+            raise UsageError(f"lora: needs an in-process transformers model (hf/... or local/...) "
+                             f"to train, got {backend.spec!r}")
+        samples = select_train(task, self.train_size, seed)
+        config = self.config(seed)
+        key = adapter_key(backend.identity(), data_sha256(task, samples), config,
+                          self.max_seq_len, train_dtype(backend))
+        root = cache_root() / "adapters"
+        final = root / key
+        record = read_training(final)
+        cache_hit = record is not None
+        if record is None:
+            record = self._train_locked(task, backend, samples, config, root, key)
+        self.adapter_dir = final
+        facts = {**record, "cache_hit": cache_hit, "adapter_key": key, "adapter_dir": str(final),
+                 "train_size_requested": self.train_size,
+                 "hardware_usd_per_hour": self.hardware_usd_per_hour,
+                 "training_cost_usd": round(record["wall_seconds"] / 3600
+                                            * self.hardware_usd_per_hour, 6)}
+        return Prepared(backend.with_adapter(final), {"training": facts})
+
+    def _train_locked(self, task: Task, backend: Any, samples: list[Sample], config: TrainConfig,
+                      root: Path, key: str) -> dict[str, Any]:
+        """Train under a per-key file lock; another process may have finished it meanwhile."""
+        from filelock import FileLock
+
+        root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(root / f"{key}.lock")):
+            done = read_training(root / key)
+            if done is not None:
+                return done
+            work = root / f"{key}.partial"
+            work.mkdir(exist_ok=True)
+            record = train_adapter(task, backend, samples, config, self.max_seq_len,
+                                   self.save_every, work)
+            publish(work, root / key, record)
+            return record
+
+    def requests(self, task: Task, samples: Sequence[Sample]
+                 ) -> list[tuple[GenerationRequest, dict[str, Any]]]:
+        max_tokens = task.answer_space.max_answer_tokens
+        return [(GenerationRequest(tuple(lora_messages(task, s)), max_tokens), {})
+                for s in samples]
+
+
+def train_dtype(backend: Any) -> str:
+    """What training computes in: bf16 on a CUDA GPU that has it, else the backend's dtype."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return backend.dtype
+
+
+def read_training(adapter: Path) -> dict[str, Any] | None:
+    """The stored training record of a complete adapter folder, or None when there is none."""
+    path = adapter / "training.json"
+    if not (adapter / "adapter_config.json").exists() or not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def publish(work: Path, final: Path, record: dict[str, Any]) -> None:
+    """Move the finished adapter from the work dir into place (one rename), then drop the work dir."""
+    staged = work / "final"
+    atomic_write(staged / "training.json", json.dumps(record, indent=2) + "\n")
+    if final.exists():  # an incomplete folder (no training.json): not ours to keep
+        shutil.rmtree(final)
+    staged.rename(final)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def train_adapter(task: Task, backend: Any, samples: list[Sample], config: TrainConfig,
+                  max_seq_len: int | None, save_every: int, work: Path) -> dict[str, Any]:
+    """Load a fresh copy of the base model, train, save the adapter to `work/final`; the record."""
+    import torch
+
+    from harness.backends.hf import HFBackend
+    from harness.training import is_out_of_memory, oom_error, peak_rss_bytes, train
+
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise UsageError("lora: needs peft; pip install 'rvf[lora]'") from None
+    # A private backend object: its model gets LoRA layers injected, the caller's must not.
+    base = HFBackend(backend.spec, backend.path, backend.dtype)
+    model, tok = base.load()
+    context = getattr(model.config, "max_position_embeddings", None) or 10**9
+    render = lambda messages: base.render(GenerationRequest(tuple(messages), 0))  # noqa: E731
+    examples, seq_len = tokenize_examples(task, samples, render, tok, max_seq_len, context)
+    torch.manual_seed(config.seed)  # LoRA init
+    model = get_peft_model(model, LoraConfig(
+        r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
+        target_modules=list(config.target_modules), task_type="CAUSAL_LM"))
+    trainable, total = model.get_nb_trainable_parameters()
+    dtype = train_dtype(backend)
+    try:
+        with training_progress(task.name) as progress:
+            state = train(model, examples, config, tok.pad_token_id, work, save_every, dtype,
+                          progress)
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            raise oom_error(config, seq_len, exc) from exc
+        raise
+    model.save_pretrained(work / "final")
+    return training_facts(backend, model, state, examples, seq_len, trainable, total, dtype,
+                          work / "final", peak_rss_bytes())
+
+
+def training_facts(backend: Any, model: Any, state: TrainState, examples: Sequence[Example],
+                   seq_len: int, trainable: int, total: int, dtype: str, adapter: Path,
+                   peak_rss: int) -> dict[str, Any]:
+    """The training record (JSON-serialisable) stored with the adapter and in the cell record."""
+    device = next(model.parameters()).device.type
+    return {
+        "base_model": backend.spec, "trainable_params": trainable, "total_params": total,
+        "train_examples": len(examples), "examples_seen": state.examples_seen,
+        "steps": state.step, "epochs": round(state.examples_seen / len(examples), 4),
+        "wall_seconds": round(state.wall_seconds, 3), "tokens_trained": state.tokens_trained,
+        "peak_rss_bytes": peak_rss, "loss_curve": state.loss_curve,
+        "final_train_loss": state.loss_curve[-1]["loss"] if state.loss_curve else None,
+        "device": device, "dtype": dtype, "max_seq_len": seq_len,
+        "truncated_examples": sum(ex.truncated for ex in examples),
+        "adapter_size_bytes": dir_size(adapter), "resumed_from_step": state.resumed_from_step,
+    }
+
+
+class training_progress:  # noqa: N801 - used like a function in a with statement
+    """A rich progress bar on stderr (step, loss, ETA); silent where a live display can't nest."""
+
+    def __init__(self, task_name: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn(f"lora train {task_name}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("steps  loss {task.fields[loss]}"), TimeElapsedColumn(),
+            TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True),
+            transient=True)
+        self.bar: Any = None
+
+    def __enter__(self) -> training_progress:
+        from rich.errors import LiveError
+
+        try:
+            self.progress.start()
+        except LiveError:  # older rich: one live display at a time, and the runner has one
+            self.progress.disable = True
+        self.bar = self.progress.add_task("train", total=None, loss="-")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, step: int, total: int, loss: float | None) -> None:
+        self.progress.update(self.bar, completed=step, total=total,
+                             loss="-" if loss is None else f"{loss:.4f}")
+
+
+def lora(r: int = 16, alpha: int = 32, dropout: float = 0.05,
+         target_modules: str = "q_proj,k_proj,v_proj,o_proj", learning_rate: float = 1e-3,
+         epochs: float = 1.0, max_steps: int | None = None, batch_size: int = 8,
+         grad_accum: int = 1, train_size: int | None = None, save_every: int = 50,
+         max_seq_len: int | None = None,
+         hardware_usd_per_hour: float = DEFAULT_USD_PER_HOUR) -> LoraStrategy:
+    """LoRA fine-tune of the model on train (cached adapter), then zero-shot answers.
+
+    train_size: a seeded random subset of train (None = all). max_steps overrides epochs.
+    max_seq_len: None = the longest training example. save_every: checkpoint every N optimizer
+    steps (a killed run resumes from the last one). hardware_usd_per_hour prices the training wall
+    time (training_cost_usd); the default 0.10 is about an AWS m7i.large (2 vCPU, 8 GiB) on demand.
+    """
+    modules = tuple(m.strip() for m in target_modules.split(",") if m.strip())
+    checks = [(r >= 1, f"r must be >= 1, got {r}"), (alpha >= 1, f"alpha must be >= 1, got {alpha}"),
+              (0 <= dropout < 1, f"dropout must be in [0, 1), got {dropout}"),
+              (bool(modules), "target_modules must name at least one module"),
+              (learning_rate > 0, f"learning_rate must be > 0, got {learning_rate}"),
+              (epochs > 0, f"epochs must be > 0, got {epochs}"),
+              (max_steps is None or max_steps >= 1, f"max_steps must be >= 1, got {max_steps}"),
+              (batch_size >= 1, f"batch_size must be >= 1, got {batch_size}"),
+              (grad_accum >= 1, f"grad_accum must be >= 1, got {grad_accum}"),
+              (train_size is None or train_size >= MIN_TRAIN,
+               f"train_size must be >= {MIN_TRAIN} (or none for all), got {train_size}"),
+              (save_every >= 0, f"save_every must be >= 0 (0 = never), got {save_every}"),
+              (max_seq_len is None or max_seq_len >= 2, f"max_seq_len must be >= 2, got "
+                                                         f"{max_seq_len}"),
+              (hardware_usd_per_hour >= 0, "hardware_usd_per_hour must be >= 0")]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(f"lora: {message}")
+    return LoraStrategy(r=r, alpha=alpha, dropout=dropout, target_modules=modules,
+                        learning_rate=learning_rate, epochs=epochs, max_steps=max_steps,
+                        batch_size=batch_size, grad_accum=grad_accum, train_size=train_size,
+                        save_every=save_every, max_seq_len=max_seq_len,
+                        hardware_usd_per_hour=hardware_usd_per_hour)
