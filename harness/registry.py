@@ -149,8 +149,8 @@ def _convert(raw: Any, hint: Any, what: str) -> Any:
     if not isinstance(raw, str):
         return raw
     options = _options(hint)
-    if type(None) in options and raw.lower() in ("none", "null", ""):
-        return None
+    if type(None) in options and raw.lower() in ("none", "null", "all", ""):
+        return None  # an optional limit: `train_size=all` reads as "no limit"
     errors = []
     for option in options:
         try:

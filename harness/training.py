@@ -151,11 +151,15 @@ def batch_stream(lengths: Sequence[int], batch_size: int, seed: int,
 
 
 def total_steps(n_examples: int, config: TrainConfig) -> int:
-    """Optimizer steps: `max_steps` when given, else enough for `epochs` passes (at least one)."""
-    if config.max_steps is not None:
-        return config.max_steps
+    """Optimizer steps: enough for `epochs` passes (at least one step), capped by `max_steps`.
+
+    A cap rather than an override: with both set, a small train subset gets its full epochs and a
+    large one stops at the compute budget, which is what a learning-curve sweep over train_size
+    wants. Setting a large `epochs` makes `max_steps` the exact step count.
+    """
     per_epoch = math.ceil(n_examples / config.batch_size)
-    return max(1, math.ceil(config.epochs * per_epoch / config.grad_accum))
+    steps = max(1, math.ceil(config.epochs * per_epoch / config.grad_accum))
+    return steps if config.max_steps is None else min(steps, config.max_steps)
 
 
 def linear_schedule(warmup: int, total: int) -> Callable[[int], float]:
@@ -289,7 +293,7 @@ def train(model: Any, examples: Sequence[Example], config: TrainConfig, pad_id: 
             with autocast:
                 loss = answer_loss(model, tensors)
             (loss / config.grad_accum).backward()
-            step_loss += float(loss) / config.grad_accum
+            step_loss += float(loss.detach()) / config.grad_accum
             state.examples_seen += len(batch["input_ids"])
             state.tokens_trained += int(batch["attention_mask"].sum())
         torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)

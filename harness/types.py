@@ -25,6 +25,15 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Document:
+    """One unit of a task's retrieval corpus (a handbook section, a wiki page) with a stable id."""
+
+    id: str
+    text: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class AnswerSpace:
     """What a valid answer looks like.
 
@@ -73,6 +82,8 @@ class Task:
     description: str = ""
     # Extra facts a scorer may report beside its metrics (e.g. confused pairs).
     details: Callable[[Sequence[Sample], Sequence[str | None]], dict[str, Any]] | None = None
+    # The documents a retrieval strategy (`rag`) searches; None = the task declares no corpus.
+    corpus: Callable[[], Sequence[Document]] | None = None
 
     def format_input(self, sample: Sample) -> str:
         """The user message for a sample. Every strategy sends the same text."""

@@ -84,9 +84,9 @@ def _strategy(train_size: int | None = None, lr: float = 1e-4, modules: str = "q
 def test_comma_values_sweep_numeric_args_only():
     reg = Registry()
     reg.strategy("s", _strategy)
-    sets = reg.expand_sweeps("strategy", "s", {"train_size": "100,300,none", "lr": "1e-4,1e-3",
+    sets = reg.expand_sweeps("strategy", "s", {"train_size": "100,300,all", "lr": "1e-4,1e-3",
                                                "modules": "q_proj,v_proj"})
     assert len(sets) == 6
-    assert {s["train_size"] for s in sets} == {"100", "300", "none"}
+    assert {s["train_size"] for s in sets} == {"100", "300", "all"}
     assert all(s["modules"] == "q_proj,v_proj" for s in sets)
     assert reg.make("strategy", "s", sets[0]) == (100, 1e-4, "q_proj,v_proj")

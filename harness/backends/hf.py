@@ -106,6 +106,8 @@ class HFBackend:
 
                 model = PeftModel.from_pretrained(model, str(self.adapter))
                 model = model.merge_and_unload()
+            if torch.cuda.is_available():  # a GPU when there is one (dtype=bf16 to use its bf16)
+                model.to("cuda")
             model.eval()
             self._model, self._tokenizer = model, tok
         return self._model, self._tokenizer
@@ -132,11 +134,13 @@ class HFBackend:
                 ids[i] = ids[i][len(ids[i]) + r.max_new_tokens - limit:]
         prefix = shared_prefix_length(ids)
         order = sorted(range(len(requests)), key=lambda i: -len(ids[i]))
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dtype == "bf16")
+        autocast = torch.autocast(model.device.type, dtype=torch.bfloat16,
+                                  enabled=self.dtype == "bf16")
         with torch.inference_mode(), autocast:
             cache = None
             if prefix:
-                out = model(input_ids=torch.tensor([ids[0][:prefix]]), use_cache=True,
+                out = model(input_ids=torch.tensor([ids[0][:prefix]], device=model.device),
+                            use_cache=True,
                             logits_to_keep=1)
                 cache = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
             for start in range(0, len(order), self.batch_size):
@@ -187,6 +191,7 @@ def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix
     for r, s in enumerate(suffixes):
         input_ids[r, width - len(s):] = torch.tensor(s)
         mask[r, prefix + width - len(s):] = 1
+    input_ids, mask = input_ids.to(model.device), mask.to(model.device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     cache = DynamicCache(ddp_cache_data=[(k.expand(rows, -1, -1, -1).contiguous(),
                                           v.expand(rows, -1, -1, -1).contiguous())
@@ -195,7 +200,7 @@ def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix
     out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions[:, prefix:],
                 past_key_values=cache, use_cache=True, logits_to_keep=1)
     next_pos = positions[:, -1]
-    done = torch.zeros(rows, dtype=torch.bool)
+    done = torch.zeros(rows, dtype=torch.bool, device=model.device)
     generated: list[list[int]] = [[] for _ in range(rows)]
     for step in range(max_new_tokens):
         token = out.logits[:, -1].argmax(-1)
@@ -206,7 +211,7 @@ def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix
         if bool(done.all()) or step == max_new_tokens - 1:
             break
         token = torch.where(done, torch.full_like(token, pad), token)
-        mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long)], dim=-1)
+        mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long, device=mask.device)], dim=-1)
         next_pos = next_pos + 1
         out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None],
                     past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1)

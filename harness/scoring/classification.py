@@ -4,9 +4,9 @@ Invalid answers (`None`: the model said something that is not a label) count as 
 averages per-label F1 over every label that occurs in the gold answers or the predictions of the
 (re)sample, so a label the model never predicts still counts, at F1 = 0.
 
-The bootstrap resamples test items with replacement (B = 1000, numpy's seeded generator) and takes
-the 2.5th and 97.5th percentiles: all resamples are computed at once from per-item indicator
-matrices, which keeps 1000 resamples of a few thousand items well under a second.
+The bootstrap (harness/scoring/bootstrap.py) resamples test items with replacement (B = 1000,
+numpy's seeded generator) and takes the 2.5th and 97.5th percentiles; macro-F1 is recomputed per
+resample from per-item indicator matrices.
 """
 
 from __future__ import annotations
@@ -17,23 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from harness.scoring.bootstrap import BOOTSTRAP_RESAMPLES  # noqa: F401 (re-exported)
+from harness.scoring.bootstrap import percentile_ci as _ci
+from harness.scoring.bootstrap import resample_weights as _resample_weights
 from harness.types import Metric, Sample, Task
-
-BOOTSTRAP_RESAMPLES = 1000
-
-
-def _resample_weights(n: int, seed: int, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
-    """(B, n) matrix: how often each item is drawn in each bootstrap resample."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(resamples, n))
-    weights = np.zeros((resamples, n), dtype=np.float64)
-    np.add.at(weights, (np.arange(resamples)[:, None], idx), 1.0)
-    return weights
-
-
-def _ci(values: np.ndarray) -> tuple[float, float]:
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def _macro_f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
