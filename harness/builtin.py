@@ -10,8 +10,10 @@ from harness.backends.hf import hf
 from harness.backends.local import local
 from harness.registry import Registry
 from harness.scoring.classification import LabelScorer
+from harness.scoring.text import QAScorer
 from harness.strategies.lora import lora
 from harness.strategies.prompt import prompt
+from harness.strategies.rag import rag
 
 
 def register(registry: Registry) -> None:
@@ -19,4 +21,6 @@ def register(registry: Registry) -> None:
     registry.backend("local", local)
     registry.strategy("prompt", prompt)
     registry.strategy("lora", lora)
+    registry.strategy("rag", rag)
     registry.scorer("labels", LabelScorer, "Accuracy, macro-F1 (bootstrap CIs), invalid rate.")
+    registry.scorer("qa", QAScorer, "Token-F1, exact match, abstention, recall@k/MRR, ragas non-LLM.")

@@ -18,7 +18,7 @@ from typing import Any
 from harness.cache import canonical_json
 from harness.errors import UsageError
 from harness.registry import Registry
-from harness.tasklib import dataset_sha256
+from harness.tasklib import corpus_sha256, dataset_sha256
 from harness.types import Backend, Sample, Strategy, Task
 
 
@@ -74,6 +74,7 @@ class Cell:
         return {
             "task": {"name": task.name, "version": task.version,
                      "dataset_sha256": self.dataset_sha256,
+                     "corpus_sha256": self.corpus_sha256,
                      "args": self.registry.normalized_args("task", self.task_name, self.task_args),
                      "split": self.split,
                      "samples": hashlib.sha256("\n".join(ids).encode()).hexdigest()},
@@ -83,6 +84,11 @@ class Cell:
             "model": self.backend.identity(),
             "seed": self.seed,
         }
+
+    @cached_property
+    def corpus_sha256(self) -> str | None:
+        """The retrieval corpus is data too: a changed handbook must not reuse old records."""
+        return corpus_sha256(self.task.corpus()) if self.task.corpus is not None else None
 
     @cached_property
     def key(self) -> str:

@@ -79,8 +79,11 @@ def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
     scored_samples = [s for s, _ in scored]
     answers = [p.answer for _, p in scored]
     metrics: dict[str, MetricRecord] = {}
+    extras = [p.extra for _, p in scored]
     for scorer in task.scorers:
-        for name, m in scorer(task, scored_samples, answers, cell.seed).items():
+        # Scorers that judge retrieval (recall@k, MRR) read what the strategy retrieved.
+        kwargs = {"extras": extras} if getattr(scorer, "uses_extras", False) else {}
+        for name, m in scorer(task, scored_samples, answers, cell.seed, **kwargs).items():
             metrics[name] = MetricRecord(value=m.value, ci_low=m.ci_low, ci_high=m.ci_high,
                                          higher_is_better=m.higher_is_better, note=m.note)
     details = task.details(scored_samples, answers) if task.details else {}

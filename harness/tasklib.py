@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from harness.cache import canonical_json as _canonical_json
 from harness.errors import DataError
 from harness.scoring.classification import LabelScorer, confused_pairs
-from harness.types import AnswerSpace, Sample, Task
+from harness.types import AnswerSpace, Document, Sample, Task
 
 
 def _norm(text: str) -> str:
@@ -58,6 +59,15 @@ def dataset_sha256(splits: Mapping[str, Sequence[Sample]]) -> str:
         for s in splits[name]:
             digest.update(json.dumps([name, s.id, s.text, s.target], ensure_ascii=False).encode())
             digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def corpus_sha256(docs: Sequence[Document]) -> str:
+    """Content hash of a corpus: ids, texts and meta, in order."""
+    digest = hashlib.sha256()
+    for d in docs:
+        digest.update(_canonical_json([d.id, d.text, dict(d.meta)]).encode())
+        digest.update(b"\n")
     return digest.hexdigest()
 
 

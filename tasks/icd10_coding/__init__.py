@@ -40,7 +40,7 @@ from harness.errors import DataError
 from harness.registry import Registry
 from harness.scoring.codes import CodeScorer, code_details, join_codes
 from harness.tasklib import _pick, _rows
-from harness.types import AnswerSpace, Sample, Task
+from harness.types import AnswerSpace, Document, Sample, Task
 
 VERSION = "1"
 NAME = "icd10_coding"
@@ -234,8 +234,17 @@ def build_task(splits: dict[str, list[Sample]], labels: Sequence[str], descripti
         parse=code_parser(all_codes), scorers=[CodeScorer(system)],
         primary_metric="exact_accuracy", description=description,
         details=lambda samples, answers: {**code_details(system, samples, answers), **extra},
+        corpus=_code_set_corpus,
         all_codes=all_codes,
     )
+
+
+def _code_set_corpus() -> list[Document]:
+    """For `rag`: every billable code of the tabular list as a document (code, description,
+    inclusion terms), so retrieval proposes candidate codes and the model picks one."""
+    from rvf_tasks.icd10_coding.codes import code_documents
+
+    return [Document(code, text) for code, text in code_documents()]
 
 
 def icd10_coding(data: str | None = None, seed: int = 0, n_train: int = 2400, n_test: int = 600,

