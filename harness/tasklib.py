@@ -106,23 +106,28 @@ TEXT_COLUMNS = ("text", "query", "input", "ticket", "note")
 LABEL_COLUMNS = ("label", "category", "intent", "target")
 
 
+def read_jsonl(path: Path) -> list[tuple[int, dict]]:
+    """(line number, object) per non-blank line; a bad line is a DataError naming file and line."""
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object per line")
+            rows.append((lineno, row))
+    return rows
+
+
 def _rows(path: Path) -> list[tuple[int, dict]]:
     """(line number, row) pairs; a malformed line is a DataError naming file and line."""
     try:
         if path.suffix.lower() == ".jsonl":
-            rows = []
-            with path.open(encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                    if not isinstance(row, dict):
-                        raise DataError(f"{path}:{lineno}: expected a JSON object per line")
-                    rows.append((lineno, row))
-            return rows
+            return read_jsonl(path)
         if path.suffix.lower() == ".csv":
             with path.open(encoding="utf-8", newline="") as fh:
                 reader = csv.DictReader(fh)

@@ -12,12 +12,12 @@ Every problem is a DataError naming the file, the line and the item.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import DataError
+from harness.tasklib import read_jsonl
 from harness.types import Sample
 
 SECTION_ID = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$")
@@ -78,15 +78,8 @@ def load_sections(path: Path) -> list[Section]:
 def load_questions(path: Path, section_ids: set[str]) -> dict[str, list[Sample]]:
     splits: dict[str, list[Sample]] = {}
     seen: set[str] = set()
-    for lineno, line in enumerate(_read(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{path}:{lineno}: expected a JSON object per line")
+    _read(path)  # a clear error for a missing or non-UTF-8 file
+    for lineno, row in read_jsonl(path):
         qid = str(row.get("id") or f"q{lineno:05d}")
         where = f"{path}:{lineno}: question {qid!r}"
         split = row.get("split")
