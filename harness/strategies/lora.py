@@ -278,6 +278,7 @@ def training_facts(backend: Any, model: Any, state: TrainState, examples: Sequen
         "device": device, "dtype": dtype, "max_seq_len": seq_len,
         "truncated_examples": sum(ex.truncated for ex in examples),
         "adapter_size_bytes": dir_size(adapter), "resumed_from_step": state.resumed_from_step,
+        "skipped_steps": state.skipped_steps,
     }
 
 
@@ -331,8 +332,9 @@ def lora(r: int = 16, alpha: int = 32, dropout: float = 0.05,
     train_size: a seeded random subset of train (None = all). Steps: `epochs` passes over it,
     capped at `max_steps` (None = no cap), so small subsets get full epochs and large ones a fixed
     budget. The defaults (r=16 on the attention projections, lr 1e-3, batch 8, at most 120 steps)
-    train SmolLM2-135M on ticket_categorization in 12 to 16 minutes on 2 idle CPU cores (6 to 8 s
-    per step of 8 tickets, fp32); see the lora issue note for the measurements.
+    took SmolLM2-135M on ticket_categorization from macro-F1 0.046 (prompt, k=5) to 0.620 in 33 s
+    of bf16 training on an H100; on a 2-core CPU a step of 8 tickets is tens of seconds in fp32, so
+    the same 120 steps take the better part of an hour there (see the lora issue note).
     max_seq_len: None = the longest training example. save_every: checkpoint every N optimizer
     steps (0 = never; a killed run resumes from the last one). hardware_usd_per_hour prices the
     training wall time (training_cost_usd); the default 0.10 is about an AWS m7i.large (2 vCPU,
