@@ -241,8 +241,8 @@ def test_arguments_parse_from_the_command_line(registry):
                                                   "target_modules": "q_proj, v_proj",
                                                   "epochs": "0.5"})
     assert isinstance(strategy, LoraStrategy)
-    assert strategy.max_steps is None and strategy.train_size == 300
-    assert strategy.target_modules == ("q_proj", "v_proj") and strategy.epochs == 0.5
+    assert strategy.train.max_steps is None and strategy.train_size == 300
+    assert strategy.train.target_modules == ("q_proj", "v_proj") and strategy.train.epochs == 0.5
 
 
 def test_epochs_give_the_steps_and_max_steps_caps_them():

@@ -21,7 +21,7 @@ import json
 import random
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,17 +126,10 @@ def dir_size(path: Path) -> int:
 
 @dataclass
 class LoraStrategy:
-    """The `lora` strategy; `config` lacks the seed, which `prepare` receives."""
+    """The `lora` strategy. `train` holds the hyper-parameters; its seed is the cell's, set in
+    `prepare`. The other fields change no weight (subset size aside, which changes the data)."""
 
-    r: int
-    alpha: int
-    dropout: float
-    target_modules: tuple[str, ...]
-    learning_rate: float
-    epochs: float
-    max_steps: int | None
-    batch_size: int
-    grad_accum: int
+    train: TrainConfig
     train_size: int | None
     save_every: int
     max_seq_len: int | None
@@ -146,10 +139,7 @@ class LoraStrategy:
     adapter_dir: Path | None = field(default=None, init=False)
 
     def config(self, seed: int) -> TrainConfig:
-        return TrainConfig(r=self.r, alpha=self.alpha, dropout=self.dropout,
-                           target_modules=self.target_modules, learning_rate=self.learning_rate,
-                           epochs=self.epochs, max_steps=self.max_steps,
-                           batch_size=self.batch_size, grad_accum=self.grad_accum, seed=seed)
+        return replace(self.train, seed=seed)
 
     def prepare(self, task: Task, backend: Backend, seed: int) -> Prepared:
         from harness.backends.hf import HFBackend
@@ -358,8 +348,8 @@ def lora(r: int = 16, alpha: int = 32, dropout: float = 0.05,
     for ok, message in checks:
         if not ok:
             raise UsageError(f"lora: {message}")
-    return LoraStrategy(r=r, alpha=alpha, dropout=dropout, target_modules=modules,
+    train = TrainConfig(r=r, alpha=alpha, dropout=dropout, target_modules=modules,
                         learning_rate=learning_rate, epochs=epochs, max_steps=max_steps,
-                        batch_size=batch_size, grad_accum=grad_accum, train_size=train_size,
-                        save_every=save_every, max_seq_len=max_seq_len,
-                        hardware_usd_per_hour=hardware_usd_per_hour)
+                        batch_size=batch_size, grad_accum=grad_accum, seed=0)
+    return LoraStrategy(train=train, train_size=train_size, save_every=save_every,
+                        max_seq_len=max_seq_len, hardware_usd_per_hour=hardware_usd_per_hour)
