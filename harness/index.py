@@ -35,6 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ import numpy as np
 from harness.cache import canonical_json
 from harness.errors import DataError, UsageError
 from harness.paths import cache_root
+from harness.progress import progress_bar
 from harness.tasklib import corpus_sha256
 from harness.types import Document
 
@@ -137,48 +139,18 @@ class Embedder:
         if not texts:
             return out
         batches = range(0, len(texts), EMBED_BATCH)
-        with _progress(f"embedding {len(texts)} {what}", len(texts), progress) as advance:
+        show = progress and len(texts) > EMBED_BATCH  # no bar for a handful of queries
+        bar = progress_bar(f"embedding {len(texts)} {what}", len(texts)) if show else nullcontext()
+        with bar as update:
             for start in batches:
                 chunk = texts[start:start + EMBED_BATCH]
                 out[start:start + len(chunk)] = model.encode(
                     chunk, batch_size=EMBED_BATCH, normalize_embeddings=True,
                     convert_to_numpy=True, show_progress_bar=False)
-                advance(len(chunk))
+                if update:
+                    update(advance=len(chunk))
         self.embedded += len(texts)
         return out
-
-
-class _progress:
-    """A transient rich progress bar (on its own stderr console), or nothing for small jobs."""
-
-    def __init__(self, description: str, total: int, enabled: bool) -> None:
-        self.description, self.total = description, total
-        self.enabled = enabled and total > EMBED_BATCH
-        self.bar: Any = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.enabled:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                            console=Console(stderr=True), transient=True)
-        self.bar.start()
-        task = self.bar.add_task(self.description, total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 # -- corpus and chunks ------------------------------------------------------------------------------

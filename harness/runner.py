@@ -15,18 +15,12 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 
 from harness.cache import CachedBackend, RequestCache
 from harness.cell import Cell
 from harness.errors import DataError, UsageError
+from harness.progress import columns
 from harness.records import (
     CellRecord,
     MetricRecord,
@@ -122,9 +116,7 @@ def run_plan(cells: Sequence[Cell], results: Path, cache: RequestCache | None,
     """Run every cell that has no record yet; errors fail that cell only."""
     console = console or Console(stderr=True)
     summary = RunSummary()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns(), console=console, transient=False) as progress:
         for cell in cells:
             path = cells_dir(results) / f"{cell.key}.json"
             if path.exists() and not force:

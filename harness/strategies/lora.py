@@ -220,8 +220,10 @@ def train_adapter(task: Task, backend: Any, samples: list[Sample], config: Train
                   max_seq_len: int | None, save_every: int, work: Path) -> dict[str, Any]:
     """Load a fresh copy of the base model, train, save the adapter to `work/final`; the record."""
     import torch
+    from rich.progress import TextColumn
 
     from harness.backends.hf import HFBackend
+    from harness.progress import progress_bar
     from harness.training import is_out_of_memory, oom_error, peak_rss_bytes, train
 
     try:
@@ -241,9 +243,12 @@ def train_adapter(task: Task, backend: Any, samples: list[Sample], config: Train
     trainable, total = model.get_nb_trainable_parameters()
     dtype = train_dtype(backend)
     try:
-        with training_progress(task.name) as progress:
+        with progress_bar(f"lora train {task.name}", None,
+                          TextColumn("steps  loss {task.fields[loss]}"), loss="-") as update:
             state = train(model, examples, config, tok.pad_token_id, work, save_every, dtype,
-                          progress)
+                          lambda step, total, loss: update(
+                              completed=step, total=total,
+                              loss="-" if loss is None else f"{loss:.4f}"))
     except Exception as exc:
         if is_out_of_memory(exc):
             raise oom_error(config, seq_len, exc) from exc
@@ -270,45 +275,6 @@ def training_facts(backend: Any, model: Any, state: TrainState, examples: Sequen
         "adapter_size_bytes": dir_size(adapter), "resumed_from_step": state.resumed_from_step,
         "skipped_steps": state.skipped_steps,
     }
-
-
-class training_progress:  # noqa: N801 - used like a function in a with statement
-    """A rich progress bar on stderr (step, loss, ETA); silent where a live display can't nest."""
-
-    def __init__(self, task_name: str) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn(f"lora train {task_name}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("steps  loss {task.fields[loss]}"), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True),
-            transient=True)
-        self.bar: Any = None
-
-    def __enter__(self) -> training_progress:
-        from rich.errors import LiveError
-
-        try:
-            self.progress.start()
-        except LiveError:  # older rich: one live display at a time, and the runner has one
-            self.progress.disable = True
-        self.bar = self.progress.add_task("train", total=None, loss="-")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, step: int, total: int, loss: float | None) -> None:
-        self.progress.update(self.bar, completed=step, total=total,
-                             loss="-" if loss is None else f"{loss:.4f}")
 
 
 def lora(r: int = 16, alpha: int = 32, dropout: float = 0.05,
