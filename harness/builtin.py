@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from harness.backends.hf import hf
 from harness.backends.local import local
+from harness.backends.openai_compat import openai_backend
 from harness.registry import Registry
 from harness.scoring.classification import LabelScorer
 from harness.scoring.text import QAScorer
@@ -19,6 +20,7 @@ from harness.strategies.rag import rag
 def register(registry: Registry) -> None:
     registry.backend("hf", hf)
     registry.backend("local", local)
+    registry.backend("openai", openai_backend)
     registry.strategy("prompt", prompt)
     registry.strategy("lora", lora)
     registry.strategy("rag", rag)

@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS generations (
     created REAL NOT NULL
 )
 """
+# Columns added after the first release; an older cache file gets them on open (defaults 0/{}).
+_ADDED_COLUMNS = {"cached_input_tokens": "INTEGER NOT NULL DEFAULT 0",
+                  "compute_s": "REAL NOT NULL DEFAULT 0",
+                  "meta": "TEXT NOT NULL DEFAULT '{}'"}
 
 
 def canonical_json(obj: Any) -> str:
@@ -52,6 +56,13 @@ class RequestCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=60000")
         self._db.execute(_SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
+        for name, decl in _ADDED_COLUMNS.items():
+            if name not in have:
+                try:
+                    self._db.execute(f"ALTER TABLE generations ADD COLUMN {name} {decl}")
+                except sqlite3.OperationalError:  # another process added it first
+                    pass
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Generation]:
         found: dict[str, Generation] = {}
@@ -59,18 +70,22 @@ class RequestCache:
             chunk = list(keys[start:start + 500])
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                "SELECT key, text, input_tokens, output_tokens, latency_s FROM generations "
-                f"WHERE key IN ({marks})", chunk)
-            for key, text, tin, tout, lat in rows:
-                found[key] = Generation(text, tin, tout, lat, cached=True)
+                "SELECT key, text, input_tokens, output_tokens, latency_s, cached_input_tokens, "
+                f"compute_s, meta FROM generations WHERE key IN ({marks})", chunk)
+            for key, text, tin, tout, lat, tcached, compute, meta in rows:
+                found[key] = Generation(text, tin, tout, lat, cached=True, cached_input_tokens=tcached,
+                                        compute_s=compute, meta=json.loads(meta))
         return found
 
     def put(self, key: str, model: str, gen: Generation) -> None:
         if gen.error is not None:
             return
         self._db.execute(
-            "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (key, model, gen.text, gen.input_tokens, gen.output_tokens, gen.latency_s, time.time()))
+            "INSERT OR REPLACE INTO generations (key, model, text, input_tokens, output_tokens, "
+            "latency_s, created, cached_input_tokens, compute_s, meta) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, model, gen.text, gen.input_tokens, gen.output_tokens, gen.latency_s, time.time(),
+             gen.cached_input_tokens, gen.compute_s, canonical_json(gen.meta)))
 
     def close(self) -> None:
         self._db.close()

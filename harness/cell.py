@@ -58,7 +58,8 @@ class Cell:
         prefix, _, rest = self.model.partition("/")
         if not rest:
             raise_unknown_model(self.registry, self.model)
-        return self.registry.make("backend", prefix, {"name": rest, **self.backend_args})
+        return self.registry.make("backend", prefix, {"name": rest, **backend_args_for(
+            prefix, self.backend_args)})
 
     @cached_property
     def samples(self) -> list[Sample]:
@@ -106,6 +107,13 @@ def limit_samples(samples: list[Sample], limit: int | None) -> list[Sample]:
         return samples
     keep = sorted(random.Random(0).sample(range(len(samples)), limit))
     return [samples[i] for i in keep]
+
+
+def backend_args_for(prefix: str, args: dict[str, str]) -> dict[str, str]:
+    """Unscoped `k=v` plus the ones scoped to this backend (`openai.base_url=...`)."""
+    picked = {k: v for k, v in args.items() if "." not in k}
+    picked.update({k.split(".", 1)[1]: v for k, v in args.items() if k.startswith(prefix + ".")})
+    return picked
 
 
 def raise_unknown_model(registry: Registry, model: str) -> None:

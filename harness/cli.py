@@ -14,7 +14,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import DataError, RvfError, UsageError
+from harness.errors import DEFAULT_MAX_ERROR_RATE, DataError, RvfError, UsageError
+from harness.pricing import DEFAULT_HARDWARE_USD_PER_HOUR
 
 DEFAULT_TASK = "ticket_categorization"
 DEFAULT_STRATEGY = "prompt"
@@ -62,16 +63,31 @@ def cli() -> None:
                    "numeric argument sweeps it (lora.train_size=100,300,all).")
 @click.option("--backend-arg", "backend_args", multiple=True, metavar="K=V",
               help="Backend argument (repeatable), e.g. dtype=fp32 or batch_size=16.")
+@click.option("--base-url", default=None, metavar="URL",
+              help="OpenAI-compatible endpoint for openai/ models (default: $OPENAI_BASE_URL, "
+                   "else api.openai.com). The key is read from $OPENAI_API_KEY only.")
+@click.option("--max-concurrency", type=click.IntRange(min=1), default=None,
+              help="Most requests in flight per openai/ model (default 8; halves on rate limits).")
+@click.option("--max-error-rate", type=click.FloatRange(0, 1), default=DEFAULT_MAX_ERROR_RATE,
+              show_default=True,
+              help="Fail a cell when more of its samples than this fraction fail to generate.")
+@click.option("--prices", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="JSON price file that overrides and extends the shipped table.")
+@click.option("--hardware-usd-per-hour", type=click.FloatRange(min=0),
+              default=DEFAULT_HARDWARE_USD_PER_HOUR, show_default=True,
+              help="Prices local models' compute time (hf/, local/).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the request cache.")
 @click.option("--force", is_flag=True, help="Recompute cells that already have a record.")
 def run(tasks, strategies, models, small_models, seeds, limit, results, task_args, strategy_args,
-        backend_args, no_cache, force) -> None:
+        backend_args, base_url, max_concurrency, max_error_rate, prices, hardware_usd_per_hour,
+        no_cache, force) -> None:
     """Plan cells (tasks x strategies x models x seeds), run the unfinished ones, and write
     cell records and LEADERBOARD.md."""
     from harness.cache import RequestCache
     from harness.cell import plan
     from harness.leaderboard import write_leaderboard
     from harness.paths import request_cache_path
+    from harness.pricing import PriceTable
     from harness.runner import run_plan
 
     began = time.perf_counter()
@@ -81,10 +97,20 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
         registry.get("task", name)
     for name in strategies:
         registry.get("strategy", name)
+    # Backend arguments may be scoped to one backend (openai.max_concurrency=4); the openai
+    # options are shorthands for such scoped arguments.
+    backend_kv = {(f"{scope}.{k}" if scope else k): v
+                  for scope, kv in _parse_kv(backend_args, "--backend-arg").items()
+                  for k, v in kv.items()}
+    if base_url:
+        backend_kv["openai.base_url"] = base_url
+    if max_concurrency:
+        backend_kv["openai.max_concurrency"] = str(max_concurrency)
+    price_table = PriceTable.load(prices)
     cells = plan(registry, tasks, strategies, models or (DEFAULT_MODEL,),
                  small_models or (DEFAULT_MODEL,), seeds or (0,),
                  _parse_kv(task_args, "--task-arg"), _parse_kv(strategy_args, "--strategy-arg"),
-                 _parse_kv(backend_args, "--backend-arg").get("", {}), limit)
+                 backend_kv, limit)
     for cell in cells:
         split = cell.task.splits.get("test", [])
         if limit and limit > len(split):
@@ -92,7 +118,9 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
                           f"samples of {cell.task_name}; scoring all of them")
     cache = None if no_cache else RequestCache(request_cache_path())
     try:
-        summary = run_plan(cells, results, cache, console=console, force=force)
+        summary = run_plan(cells, results, cache, console=console, force=force,
+                           max_error_rate=max_error_rate, prices=price_table,
+                           hardware_usd_per_hour=hardware_usd_per_hour)
     finally:
         if cache is not None:
             cache.close()

@@ -11,3 +11,8 @@ class UsageError(RvfError):
 
 class DataError(RvfError):
     """Malformed input data. The message names the file, the line or item, and what is wrong."""
+
+
+# Share of a cell's samples allowed to fail generation (API errors after retries) before the cell
+# fails; failed samples are recorded as errors, never scored as wrong answers.
+DEFAULT_MAX_ERROR_RATE = 0.02

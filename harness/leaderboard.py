@@ -17,6 +17,13 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _usd(value: float | None) -> str:
+    """Dollars with enough digits to tell cheap rows apart; None is an unknown price."""
+    if value is None:
+        return "unknown"
+    return f"{value:.2f}" if value >= 1 else f"{value:.3g}"
+
+
 def _metric_cell(record: CellRecord, name: str) -> str:
     m = record.metrics.get(name)
     if m is None or m.value is None:
@@ -43,7 +50,9 @@ def render(records: list[CellRecord], skipped: list[str] | None = None) -> str:
         groups[(r.task.name, r.task.version, r.task.dataset_sha256)].append(r)
     lines = ["# rvf leaderboard", "",
              "Built from cell records alone (`rvf leaderboard`). Metrics on the test split with "
-             "95% bootstrap confidence intervals in brackets; latency is per query.", ""]
+             "95% bootstrap confidence intervals in brackets; latency is per query; $/1k queries is "
+             "tokens x the price table for hosted models, compute time x hardware $/h for local "
+             "ones (each record's `cost_basis` says which), and \"unknown\" without a price.", ""]
     if not records:
         lines += ["No cell records yet: run `rvf run` first.", ""]
     names = defaultdict(int)
@@ -58,8 +67,8 @@ def render(records: list[CellRecord], skipped: list[str] | None = None) -> str:
             heading += f" — dataset {sha[:12]}"
         lines += [heading, "", f"Ranked by **{primary}**. n = test samples scored.", ""]
         header = (["#", "strategy", "model", f"{primary} [95% CI]"] + others +
-                  ["n", "invalid", "errors", "in tok/q", "out tok/q", "p50 latency s", "seed",
-                   "args"])
+                  ["n", "invalid", "errors", "in tok/q", "out tok/q", "p50 latency s", "$/1k queries",
+                   "seed", "args"])
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join("---" for _ in header) + "|")
         for rank, r in enumerate(rows, 1):
@@ -69,7 +78,7 @@ def render(records: list[CellRecord], skipped: list[str] | None = None) -> str:
             cells += [str(r.task.n), _fmt(invalid.value if invalid else None),
                       str(r.usage.errors), f"{r.usage.input_tokens_per_query:.0f}",
                       f"{r.usage.output_tokens_per_query:.1f}", _fmt(r.usage.latency_p50_s, 2),
-                      str(r.seed), _args(r.strategy.args)]
+                      _usd(r.cost_per_1k_queries_usd), str(r.seed), _args(r.strategy.args)]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
     if skipped:

@@ -61,6 +61,14 @@ class UsageInfo(BaseModel):
     model_calls: int = Field(description="Requests sent to the model in this run (cache misses).")
     cache_hits: int = Field(description="Requests answered from the request cache in this run.")
     errors: int = Field(description="Samples whose generation failed (recorded, not scored).")
+    cached_input_tokens_per_query: float = Field(
+        0.0, description="Mean prompt tokens the endpoint served from its prompt cache.")
+    retries: int = Field(0, description="Request attempts beyond the first, in this run.")
+    json_parse_failures: int = Field(0, description="Replies asked for as JSON that were not "
+                                                    "(their raw text was parsed instead).")
+    system_fingerprints: list[str] = Field(default_factory=list,
+                                           description="Distinct `system_fingerprint`s the "
+                                                       "endpoint reported (backend versions).")
 
 
 class Environment(BaseModel):
@@ -88,6 +96,11 @@ class CellRecord(BaseModel):
                                     description="What the strategy's prepare step built or reused "
                                                 "(few-shot ids, index, training record).")
     usage: UsageInfo
+    cost_usd: float | None = Field(None, description="Inference cost of the scored queries in "
+                                                     "USD; None = unknown (no price for the model).")
+    cost_per_1k_queries_usd: float | None = Field(None, description="cost_usd per 1,000 queries.")
+    cost_basis: str = Field("", description="How the cost was computed (price row and its date, "
+                                            "or compute seconds x hardware $/h), or why unknown.")
     environment: Environment
     predictions_file: str = Field(description="Per-sample predictions, relative to this file.")
 

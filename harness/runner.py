@@ -19,7 +19,8 @@ from rich.progress import Progress
 
 from harness.cache import CachedBackend, RequestCache
 from harness.cell import Cell
-from harness.errors import DataError, UsageError
+from harness.errors import DEFAULT_MAX_ERROR_RATE, DataError, RvfError, UsageError
+from harness.pricing import DEFAULT_HARDWARE_USD_PER_HOUR, PriceTable, cell_cost
 from harness.progress import columns
 from harness.records import (
     CellRecord,
@@ -44,10 +45,20 @@ class RunSummary:
     model_calls: int = 0
 
 
+class CellFailed(RvfError):
+    """Too many samples of a cell failed to generate; its answers so far stay in the cache."""
+
+
 def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
              advance: Callable[[int], None] = lambda n: None,
-             on_prepare: Callable[[str], None] = lambda msg: None) -> CellRecord:
-    """Compute one cell from scratch (answers may come from the request cache) and write it."""
+             on_prepare: Callable[[str], None] = lambda msg: None,
+             max_error_rate: float = DEFAULT_MAX_ERROR_RATE, prices: PriceTable | None = None,
+             hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR) -> CellRecord:
+    """Compute one cell from scratch (answers may come from the request cache) and write it.
+
+    Samples whose generation failed are recorded as errors, not scored; above `max_error_rate`
+    the cell fails without a record, and a re-run sends only those samples to the model again.
+    """
     began = time.perf_counter()
     task, samples = cell.task, cell.samples
     strategy = cell.strategy()
@@ -67,7 +78,13 @@ def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
         answer = None if gen.error else task.parse(gen.text)
         predictions.append(Prediction(
             sample.id, gen.text, answer, answer is not None, gen.error, gen.input_tokens,
-            gen.output_tokens, gen.latency_s, gen.cached, extra))
+            gen.output_tokens, gen.latency_s, gen.cached, extra, gen.cached_input_tokens,
+            gen.compute_s, gen.retries, gen.meta))
+    failed = [p for p in predictions if p.error is not None]
+    if predictions and len(failed) / len(predictions) > max_error_rate:
+        raise CellFailed(f"{len(failed)} of {len(predictions)} samples failed to generate (max "
+                         f"error rate {max_error_rate:g}); first error: {failed[0].error}. "
+                         "Answers that succeeded are cached: re-run to retry only the failed ones")
 
     scored = [(s, p) for s, p in zip(samples, predictions, strict=True) if p.error is None]
     scored_samples = [s for s, _ in scored]
@@ -91,8 +108,19 @@ def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
         latency_p95_s=float(np.percentile(latencies, 95)) if ok else None,
         wall_seconds=time.perf_counter() - began,
         model_calls=backend.stats.model_calls, cache_hits=backend.stats.hits,
-        errors=len(predictions) - len(ok))
+        errors=len(predictions) - len(ok),
+        cached_input_tokens_per_query=float(np.mean([p.cached_input_tokens for p in ok]))
+        if ok else 0.0,
+        retries=sum(p.retries for p in predictions),
+        json_parse_failures=sum(1 for p in ok if p.meta.get("json_parse_failed")),
+        system_fingerprints=sorted({p.meta["system_fingerprint"] for p in ok
+                                    if p.meta.get("system_fingerprint")}))
     payload = cell.key_payload()
+    cost = cell_cost(payload["model"], [vars(p) for p in ok], prices or PriceTable.load(),
+                     hardware_usd_per_hour)
+    facts = dict(prepared.facts)
+    if getattr(prepared.backend, "facts", None):
+        facts["backend"] = dict(prepared.backend.facts)
     record = CellRecord(
         cell_key=cell.key, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         task=TaskInfo(name=task.name, version=task.version, dataset_sha256=cell.dataset_sha256,
@@ -100,35 +128,51 @@ def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
         strategy=StrategyInfo(name=cell.strategy_name, args=payload["strategy"]["args"]),
         model=ModelInfo(spec=cell.model, identity=payload["model"]),
         seed=cell.seed, primary_metric=task.primary_metric, metrics=metrics, details=details,
-        prepare=prepared.facts, usage=usage, environment=environment(),
+        prepare=facts, usage=usage, cost_usd=cost.usd, cost_per_1k_queries_usd=cost.per_1k(len(ok)),
+        cost_basis=cost.basis, environment=environment(),
         predictions_file=f"{cell.key}.predictions.jsonl")
     rows = [{"sample_id": p.sample_id, "target": s.target, "answer": p.answer, "valid": p.valid,
              "raw": p.raw, "error": p.error, "input_tokens": p.input_tokens,
-             "output_tokens": p.output_tokens, "latency_s": round(p.latency_s, 4),
-             "cached": p.cached, **({"extra": p.extra} if p.extra else {})}
+             "output_tokens": p.output_tokens, "cached_input_tokens": p.cached_input_tokens,
+             "latency_s": round(p.latency_s, 4), "compute_s": round(p.compute_s, 4),
+             "retries": p.retries, "cached": p.cached,
+             **({"meta": p.meta} if p.meta else {}), **({"extra": p.extra} if p.extra else {})}
             for s, p in zip(samples, predictions, strict=True)]
     write_record(results, record, rows)
     return record
 
 
 def run_plan(cells: Sequence[Cell], results: Path, cache: RequestCache | None,
-             console: Console | None = None, force: bool = False) -> RunSummary:
-    """Run every cell that has no record yet; errors fail that cell only."""
+             console: Console | None = None, force: bool = False,
+             max_error_rate: float = DEFAULT_MAX_ERROR_RATE, prices: PriceTable | None = None,
+             hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR) -> RunSummary:
+    """Run every cell that has no complete record yet; errors fail that cell only.
+
+    A record with failed samples is not complete: the cell runs again, its good answers come from
+    the request cache, and only the failed samples go to the model.
+    """
     console = console or Console(stderr=True)
     summary = RunSummary()
+    prices = prices or PriceTable.load()
     with Progress(*columns(), console=console, transient=False) as progress:
         for cell in cells:
             path = cells_dir(results) / f"{cell.key}.json"
             if path.exists() and not force:
-                summary.reused.append(read_record(path))
-                console.print(f"[dim]reused[/] {cell.label} [dim]({path.name})[/]")
-                continue
+                previous = read_record(path)
+                if previous.usage.errors == 0:
+                    summary.reused.append(previous)
+                    console.print(f"[dim]reused[/] {cell.label} [dim]({path.name})[/]")
+                    continue
+                console.print(f"retrying the {previous.usage.errors} failed samples of "
+                              f"{cell.label}")
             bar = progress.add_task(cell.label, total=len(cell.samples))
             try:
                 record = run_cell(
                     cell, results, cache, advance=lambda n, b=bar: progress.advance(b, n),
                     on_prepare=lambda msg, b=bar, c=cell: progress.update(
-                        b, description=f"{c.label} [dim]{msg}[/]"))
+                        b, description=f"{c.label} [dim]{msg}[/]"),
+                    max_error_rate=max_error_rate, prices=prices,
+                    hardware_usd_per_hour=hardware_usd_per_hour)
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # noqa: BLE001 - one failing cell must not sink the plan

@@ -109,9 +109,13 @@ class Generation:
     text: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
-    latency_s: float = 0.0
+    latency_s: float = 0.0  # how long the caller waited (retries included)
     error: str | None = None
     cached: bool = False
+    cached_input_tokens: int = 0  # prompt tokens the endpoint served from its prompt cache
+    compute_s: float = 0.0  # this request's share of compute time (prices self-hosted models)
+    retries: int = 0  # attempts beyond the first (this run)
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. system_fingerprint
 
 
 class Backend(Protocol):
@@ -142,6 +146,10 @@ class Prediction:
     latency_s: float = 0.0
     cached: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. retrieved ids and scores
+    cached_input_tokens: int = 0
+    compute_s: float = 0.0
+    retries: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -154,7 +154,8 @@ class HFBackend:
                     out_ids = outputs[row][:requests[i].max_new_tokens]
                     yield i, Generation(
                         text=tok.decode(out_ids, skip_special_tokens=True).strip(),
-                        input_tokens=len(ids[i]), output_tokens=len(out_ids), latency_s=latency)
+                        input_tokens=len(ids[i]), output_tokens=len(out_ids), latency_s=latency,
+                        compute_s=latency / len(batch))
 
 
 def shared_prefix_length(ids: Sequence[Sequence[int]], minimum: int = 16) -> int:

