@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from harness.errors import UsageError
+from harness.errors import DataError, UsageError
 
 KINDS = ("task", "strategy", "backend", "scorer")
 
@@ -80,9 +80,17 @@ class Registry:
         raise UsageError(f"unknown {kind} {name!r}{hint}")
 
     def make(self, kind: str, name: str, args: dict[str, str] | None = None) -> Any:
-        """Call the named factory with string arguments converted to its annotated types."""
+        """Call the named factory with string arguments converted to its annotated types.
+
+        A task reads its data here, so bad or missing data is reported with the plugin it came
+        from: the fix is in that plugin's package, or in the data it was pointed at.
+        """
         entry = self.get(kind, name)
-        return entry.factory(**convert_args(entry, args or {}))
+        kwargs = convert_args(entry, args or {})
+        try:
+            return entry.factory(**kwargs)
+        except (DataError, OSError) as exc:
+            raise DataError(f"{kind} {name!r} (plugin {entry.origin}): {exc}") from exc
 
     def normalized_args(self, kind: str, name: str, args: dict[str, str]) -> dict[str, Any]:
         """The full argument set (defaults filled in) that a factory call would use."""
@@ -109,9 +117,16 @@ class Registry:
 
     # -- plugin discovery -----------------------------------------------------------------------
     def load_plugins(self, group: str = "rvf.plugins") -> Registry:
-        """Call every plugin's `register`. A broken plugin is reported, the others still load."""
-        for ep in sorted(entry_points(group=group), key=lambda e: (e.name != "builtin", e.name)):
-            dist = ep.dist.name if ep.dist else "?"
+        """Call every plugin's `register`. A broken plugin is reported, the others still load.
+
+        rvf's own plugins load first, so a duplicate name is blamed on the external plugin that
+        repeats it, never on the built-in it would otherwise shadow.
+        """
+        def order(ep: Any) -> tuple[bool, bool, str]:
+            return (_dist_name(ep) != "rvf", ep.name != "builtin", ep.name)
+
+        for ep in sorted(entry_points(group=group), key=order):
+            dist = _dist_name(ep)
             self._origin = f"{dist}:{ep.name}"
             try:
                 ep.load()(self)
@@ -119,6 +134,10 @@ class Registry:
                 self.plugin_errors.append(f"plugin {self._origin} ({ep.value}) failed: {exc}")
         self._origin = "<code>"
         return self
+
+
+def _dist_name(ep: Any) -> str:
+    return ep.dist.name if ep.dist else "?"
 
 
 def convert_args(entry: Entry, args: dict[str, str]) -> dict[str, Any]:

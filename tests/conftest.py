@@ -4,6 +4,7 @@ bundled model with the user's cache (RVF_MODELS_DIR), so it is converted once pe
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ from platformdirs import user_cache_dir
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 BANKING77 = SHARED / "data" / "banking77"
+EXAMPLE_PLUGIN = ROOT / "examples" / "rvf-example-plugin"
+
+# `pytester` runs pytest sessions inside tests: how the rvf pytest plugin is tested black-box.
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -35,3 +40,29 @@ def registry():
     from harness.registry import default_registry
 
     return default_registry()
+
+
+def write_dist_info(folder: Path, name: str, entry_points: dict[str, str],
+                    group: str = "rvf.plugins") -> Path:
+    """Make `folder` hold an "installed" distribution `name` with these entry points, without pip.
+
+    importlib.metadata finds a distribution by its `<name>-<version>.dist-info` folder on
+    sys.path; METADATA and entry_points.txt are all that plugin discovery reads. Put `folder` and
+    the plugin's source on PYTHONPATH (or sys.path) and rvf sees the plugin as installed.
+    """
+    info = folder / f"{name.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
+    lines = [f"[{group}]"] + [f"{key} = {value}" for key, value in entry_points.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def example_plugin(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Paths that make examples/rvf-example-plugin discoverable as if pip-installed: its
+    metadata (entry points read from its own pyproject.toml) and its source folder."""
+    project = tomllib.loads((EXAMPLE_PLUGIN / "pyproject.toml").read_text())["project"]
+    folder = write_dist_info(tmp_path_factory.mktemp("example-plugin"), project["name"],
+                             project["entry-points"]["rvf.plugins"])
+    return [folder, EXAMPLE_PLUGIN / "src"]
