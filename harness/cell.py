@@ -36,6 +36,7 @@ class Cell:
     backend_args: dict[str, str] = field(default_factory=dict)
     limit: int | None = None
     split: str = "test"
+    judge_model: str | None = None  # openai/<model> that scores LLM-judge metrics
 
     @property
     def label(self) -> str:
@@ -69,10 +70,25 @@ class Cell:
                              f"(has: {', '.join(self.task.splits)})")
         return limit_samples(list(split), self.limit)
 
+    @cached_property
+    def judge(self) -> Any:
+        """The LLM judge for scorers that use one (None without --judge)."""
+        if self.judge_model is None:
+            return None
+        from harness.scoring.judge import Judge
+
+        prefix, _, rest = self.judge_model.partition("/")
+        if prefix != "openai" or not rest:
+            raise UsageError(f"--judge {self.judge_model!r}: the judge must be an openai/<model> "
+                             "(ragas drives it through an async OpenAI client)")
+        return Judge(self.registry.make("backend", "openai", {
+            "name": rest, **backend_args_for("openai", self.backend_args)}))
+
     def key_payload(self) -> dict[str, Any]:
         task = self.task
         ids = [s.id for s in self.samples]
-        return {
+        judge = {"judge": self.judge.identity()} if self.judge is not None else {}
+        return {**judge,
             "task": {"name": task.name, "version": task.version,
                      "dataset_sha256": self.dataset_sha256,
                      "corpus_sha256": self.corpus_sha256,
@@ -124,7 +140,7 @@ def raise_unknown_model(registry: Registry, model: str) -> None:
 def plan(registry: Registry, tasks: Sequence[str], strategies: Sequence[str], models: Sequence[str],
          small_models: Sequence[str], seeds: Sequence[int], task_args: dict[str, dict[str, str]],
          strategy_args: dict[str, dict[str, str]], backend_args: dict[str, str],
-         limit: int | None) -> list[Cell]:
+         limit: int | None, judge: str | None = None) -> list[Cell]:
     """tasks x strategies (x argument sweeps) x models x seeds, in a stable order.
 
     `*_args` map a task or strategy name to its arguments ('' = arguments for all of them).
@@ -141,5 +157,5 @@ def plan(registry: Registry, tasks: Sequence[str], strategies: Sequence[str], mo
                 for model in (small_models if role == "small_model" else models):
                     for seed in seeds:
                         cells.append(Cell(registry, task, strategy, model, seed, targs, one,
-                                          backend_args, limit))
+                                          backend_args, limit, judge_model=judge))
     return cells

@@ -76,11 +76,14 @@ def cli() -> None:
 @click.option("--hardware-usd-per-hour", type=click.FloatRange(min=0),
               default=DEFAULT_HARDWARE_USD_PER_HOUR, show_default=True,
               help="Prices local models' compute time (hf/, local/).")
+@click.option("--judge", default=None, metavar="openai/MODEL",
+              help="LLM judge for ragas' judge metrics (faithfulness, answer correctness); uses "
+                   "the same endpoint settings as openai/ models.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the request cache.")
 @click.option("--force", is_flag=True, help="Recompute cells that already have a record.")
 def run(tasks, strategies, models, small_models, seeds, limit, results, task_args, strategy_args,
         backend_args, base_url, max_concurrency, max_error_rate, prices, hardware_usd_per_hour,
-        no_cache, force) -> None:
+        judge, no_cache, force) -> None:
     """Plan cells (tasks x strategies x models x seeds), run the unfinished ones, and write
     cell records and LEADERBOARD.md."""
     from harness.cache import RequestCache
@@ -110,7 +113,7 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
     cells = plan(registry, tasks, strategies, models or (DEFAULT_MODEL,),
                  small_models or (DEFAULT_MODEL,), seeds or (0,),
                  _parse_kv(task_args, "--task-arg"), _parse_kv(strategy_args, "--strategy-arg"),
-                 backend_kv, limit)
+                 backend_kv, limit, judge)
     for cell in cells:
         split = cell.task.splits.get("test", [])
         if limit and limit > len(split):

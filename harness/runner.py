@@ -93,7 +93,9 @@ def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
     extras = [p.extra for _, p in scored]
     for scorer in task.scorers:
         # Scorers that judge retrieval (recall@k, MRR) read what the strategy retrieved.
-        kwargs = {"extras": extras} if getattr(scorer, "uses_extras", False) else {}
+        kwargs: dict = {"extras": extras} if getattr(scorer, "uses_extras", False) else {}
+        if getattr(scorer, "uses_judge", False):
+            kwargs["judge"] = cell.judge
         for name, m in scorer(task, scored_samples, answers, cell.seed, **kwargs).items():
             metrics[name] = MetricRecord(value=m.value, ci_low=m.ci_low, ci_high=m.ci_high,
                                          higher_is_better=m.higher_is_better, note=m.note)

@@ -153,10 +153,41 @@ class FaultServer:
         return Handler
 
 
+SCHEMA_MARK = "as specified in JSON Schema:\n"
+
+
+def schema_instance(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
+    """The smallest instance of a JSON schema: one item per array, "x" per string, 1 per int."""
+    if "$ref" in schema:
+        return schema_instance(defs[schema["$ref"].rsplit("/", 1)[1]], defs)
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {k: schema_instance(v, defs) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [schema_instance(schema.get("items", {}), defs)]
+    return {"integer": 1, "number": 1.0, "boolean": True}.get(kind, "x")
+
+
+def judge_reply(body: dict[str, Any]) -> str | None:
+    """ragas' judge prompts embed their output schema: answer with its smallest instance.
+
+    Deterministic on purpose: every NLI verdict is 1 (faithfulness 1.0) and the correctness
+    classification has one true positive, one false positive and one false negative (F1 0.5).
+    """
+    for message in body.get("messages", []):
+        content = message.get("content") or ""
+        if SCHEMA_MARK in content:
+            raw = content.split(SCHEMA_MARK, 1)[1].split("Do not use single quotes", 1)[0]
+            schema = json.loads(raw)
+            return json.dumps(schema_instance(schema, schema.get("$defs", {})))
+    return None
+
+
 def completion(body: dict[str, Any]) -> dict[str, Any]:
     """A chat.completion answering with the first listed category (as JSON when asked to)."""
     label = first_label(body)
-    text = json.dumps({"answer": label}) if "response_format" in body else label
+    text = judge_reply(body) or (json.dumps({"answer": label}) if "response_format" in body
+                                 else label)
     prompt_tokens = sum(len(m["content"].split()) for m in body.get("messages", []))
     return {
         "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),

@@ -223,3 +223,28 @@ def test_adaptive_limit_halves_on_rate_limits_and_grows_back() -> None:
         return seen
 
     assert asyncio.run(scenario()) == [4, 2, 4]
+
+
+def test_judge_metrics_through_an_openai_endpoint(tmp_path: Path) -> None:
+    """--judge wires ragas' faithfulness and answer correctness to an openai/ endpoint.
+
+    The server answers ragas' JSON prompts with the smallest instance of the schema they embed, so
+    the expected scores are known: every statement supported (faithfulness 1.0), one true positive,
+    one false positive and one false negative (answer correctness F1 0.5).
+    """
+    with FaultServer() as server:
+        done = rvf("--task", "hr_policy_qa", "--strategy", "prompt", "--strategy", "rag",
+                   "--limit", "3", "--model", "openai/m", "--base-url", server.url,
+                   "--judge", "openai/judge-model", tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    records = {r.strategy.name: r for r in read_records(tmp_path / "results")[0]}
+    for record in records.values():
+        assert record.metric("answer_correctness") == pytest.approx(0.5)
+        assert "judged by openai/judge-model" in record.metrics["answer_correctness"].note
+    assert records["rag"].metric("faithfulness") == pytest.approx(1.0)
+    # prompt retrieves nothing: faithfulness has no contexts to check against
+    assert records["prompt"].metric("faithfulness") is None
+    assert "retrieved no contexts" in records["prompt"].metrics["faithfulness"].note
+    judged = [b for b in server.bodies if b["model"] == "judge-model"]
+    assert len(judged) >= 3 * 2 * 2 + 3 * 2  # correctness: 2 calls per item and cell; faithfulness
+    assert_key_nowhere(tmp_path, done.stdout, done.stderr)

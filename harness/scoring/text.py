@@ -19,8 +19,9 @@ ragas (0.4) non-LLM metrics, per item then averaged with a bootstrap CI: `rouge_
 ROUGE-L F-measure) and `string_similarity` (NonLLMStringSimilarity, 1 - normalised Levenshtein) on
 the raw answer against the reference; `context_recall` (NonLLMContextRecall) and
 `context_precision` (NonLLMContextPrecisionWithReference) comparing the retrieved chunk texts with
-the texts of the reference sections. LLM-judge metrics (faithfulness, answer correctness, answer
-relevancy) need a judge model and are recorded as not scored ("needs --judge").
+the texts of the reference sections. LLM-judge metrics need a judge model (`--judge openai/<model>`,
+see harness/scoring/judge.py): faithfulness and answer correctness are then scored; without one,
+and answer relevancy always, they are recorded as not scored with the reason.
 """
 
 from __future__ import annotations
@@ -156,13 +157,14 @@ class QAScorer:
 
     name = "qa"
     uses_extras = True  # the runner passes `extras=` to scorers that set this
+    uses_judge = True  # ... and `judge=` (a harness.scoring.judge.Judge, or None)
 
     def __init__(self, abstain: str = ABSTAIN, ragas: bool = True) -> None:
         self.abstain, self.ragas = abstain, ragas
 
     def __call__(self, task: Task, samples: Sequence[Sample], answers: Sequence[str | None],
-                 seed: int, extras: Sequence[Mapping[str, Any]] | None = None
-                 ) -> dict[str, Metric]:
+                 seed: int, extras: Sequence[Mapping[str, Any]] | None = None,
+                 judge: Any = None) -> dict[str, Metric]:
         n = len(samples)
         names = ("token_f1", "exact_match", "abstention_accuracy", "recall_at_k", "mrr",
                  "rouge_l", "string_similarity", "context_recall", "context_precision")
@@ -182,8 +184,15 @@ class QAScorer:
         }
         out.update(self._retrieval(task, samples, unanswerable, extras, seed))
         out.update(self._ragas_answers(answers, refs, seed))
+        judged = {}
+        if judge is not None:
+            contexts = [(e or {}).get("contexts") for e in (extras or [{}] * n)]
+            judged = judge.score([s.text for s in samples], [a or "" for a in answers], refs,
+                                 contexts, seed)
         for name in JUDGE_METRICS:
-            out[name] = Metric(None, note="not scored: needs --judge (an LLM judge model)")
+            out[name] = judged.get(name) or Metric(
+                None, note="not scored: needs --judge (an LLM judge model)" if judge is None else
+                "not scored: needs an embedding model for the judge (not wired yet)")
         return out
 
     def _retrieval(self, task: Task, samples: Sequence[Sample], unanswerable: Sequence[bool],
