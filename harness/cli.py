@@ -173,6 +173,35 @@ def leaderboard(results: Path) -> None:
         console.print(f"[yellow]left out:[/] {msg}")
 
 
+@cli.command()
+@click.argument("baseline", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("new", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--fail-on", "gates", multiple=True, metavar="METRIC:TOLERANCE",
+              help="Exit 1 when METRIC got worse than the baseline by more than TOLERANCE, "
+                   "absolute (macro_f1:0.02) or relative (macro_f1:2%, "
+                   "cost_per_1k_queries_usd:+10%). Repeatable.")
+def compare(baseline: Path, new: Path, gates: tuple[str, ...]) -> None:
+    """Per-cell deltas of every metric, cost and latency between two results directories."""
+    from harness.compare import Gate, compare_dirs
+
+    parsed = [Gate.parse(g) for g in gates]
+    deltas, breaches, notes = compare_dirs(baseline, new, parsed)
+    out = Console(width=200)
+    table = Table(title=f"{baseline} -> {new}", title_justify="left")
+    for col in ("cell", "figure", "baseline", "new", "change", "change %"):
+        table.add_column(col)
+    for d in deltas:
+        rel = "n/a" if d.relative is None else f"{d.relative:+.1%}"
+        table.add_row(d.cell, d.figure, f"{d.old:.4g}", f"{d.new:.4g}", f"{d.change:+.3f}", rel)
+    out.print(table)
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}")
+    for message in breaches:
+        console.print(f"[red]regression:[/] {message}")
+    if breaches:
+        sys.exit(1)
+
+
 @cli.command(name="list")
 def list_() -> None:
     """Show every task, strategy, backend and scorer, and which plugin provides it."""

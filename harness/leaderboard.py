@@ -1,16 +1,78 @@
-"""Render LEADERBOARD.md from cell records alone.
+"""Render LEADERBOARD.md (and its plots) from cell records alone.
 
-One table per (task, version, dataset hash): rows from different data are never ranked together;
-such groups get separate tables with the hash in the heading. Rows are ranked by the task's
-primary metric in its own direction; a row whose primary metric was not scored goes last.
+The reader's question is "prompt, RAG or fine-tune for this task?", so the page opens with a
+summary per task (best quality, cheapest per query, the Pareto-optimal rows on quality versus
+cost), then one table per task:
+
+- rows are ranked by the task's primary metric in its own direction (unscored rows last);
+- "vs #1" is a paired test against the top row on the samples both scored (McNemar's exact test
+  for 0/1 per-sample scores, a paired bootstrap otherwise; `harness/scoring/paired.py`), with `*`
+  when p < 0.05;
+- cost: $/1k queries from the record; training $ and time from the lora training record;
+- break-even volume: the number of queries after which the row's total cost (training + queries)
+  is below that of every alternative that is cheaper to start and of equal or better quality
+  (higher primary metric, or not significantly different); "never" when its per-query cost is not
+  lower; "—" when no such alternative exists.
+
+Rows from different task versions or data are never ranked together: each (task, version,
+dataset hash) is its own table, and the mismatch is listed.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.records import CellRecord, atomic_write, read_records
+from harness.records import CellRecord, atomic_write, cells_dir, read_records
+from harness.scoring.paired import PairedTest, paired_test
+
+ALPHA = 0.05
+
+
+@dataclass
+class Row:
+    """One cell record with what the leaderboard derives from it."""
+
+    record: CellRecord
+    scores: dict[str, float] = field(default_factory=dict)  # sample id -> per-sample score
+    rank: int = 0
+    versus_top: PairedTest | None = None
+
+    @property
+    def quality(self) -> float | None:
+        m = self.record.metrics.get(self.record.primary_metric)
+        return None if m is None else m.value
+
+    @property
+    def higher_is_better(self) -> bool:
+        m = self.record.metrics.get(self.record.primary_metric)
+        return True if m is None else m.higher_is_better
+
+    @property
+    def training(self) -> dict:
+        return self.record.prepare.get("training") or {}
+
+    @property
+    def start_cost(self) -> float:
+        """What it costs before the first query: training (0 for strategies that do not train)."""
+        return float(self.training.get("training_cost_usd") or 0.0)
+
+    @property
+    def per_query(self) -> float | None:
+        c = self.record.cost_per_1k_queries_usd
+        return None if c is None else c / 1000
+
+    @property
+    def label(self) -> str:
+        return f"#{self.rank} {self.record.strategy.name} / {model_label(self.record)}"
+
+
+def model_label(record: CellRecord) -> str:
+    key = (record.prepare.get("training") or {}).get("adapter_key")
+    return f"{record.model.spec} + LoRA {key[:8]}" if key else record.model.spec
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -21,7 +83,13 @@ def _usd(value: float | None) -> str:
     """Dollars with enough digits to tell cheap rows apart; None is an unknown price."""
     if value is None:
         return "unknown"
-    return f"{value:.2f}" if value >= 1 else f"{value:.3g}"
+    return f"{value:,.2f}" if value >= 1 else f"{value:.3g}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _metric_cell(record: CellRecord, name: str) -> str:
@@ -37,58 +105,256 @@ def _args(args: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(args.items())) or "defaults"
 
 
-def _sort_key(record: CellRecord) -> tuple:
-    m = record.metrics.get(record.primary_metric)
-    if m is None or m.value is None:
+def _sort_key(row: Row) -> tuple:
+    q = row.quality
+    if q is None:
         return (1, 0.0)
-    return (0, -m.value if m.higher_is_better else m.value)
+    return (0, -q if row.higher_is_better else q)
 
 
-def render(records: list[CellRecord], skipped: list[str] | None = None) -> str:
-    groups: dict[tuple[str, str, str], list[CellRecord]] = defaultdict(list)
+def load_scores(results: Path, record: CellRecord) -> dict[str, float]:
+    """Per-sample scores from the record's predictions file (empty when it has none)."""
+    path = cells_dir(results) / record.predictions_file
+    scores: dict[str, float] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return scores
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row.get("score"), int | float):
+            scores[row["sample_id"]] = float(row["score"])
+    return scores
+
+
+def rank_rows(rows: list[Row], seed: int = 0) -> None:
+    """Rank in place by quality and test every row against the top one."""
+    rows.sort(key=_sort_key)
+    for i, row in enumerate(rows, 1):
+        row.rank = i
+    top = rows[0]
+    for row in rows[1:]:
+        row.versus_top = paired_test(top.scores, row.scores, seed) if top.scores and row.scores \
+            else None
+
+
+def equal_or_better(alt: Row, row: Row) -> bool:
+    """Is `alt` at least as good as `row`: better primary metric, or no significant difference."""
+    if alt.quality is None or row.quality is None:
+        return False
+    better = alt.quality >= row.quality if row.higher_is_better else alt.quality <= row.quality
+    if better:
+        return True
+    test = paired_test(alt.scores, row.scores) if alt.scores and row.scores else None
+    return test is not None and test.p_value >= ALPHA
+
+
+def break_even(row: Row, rows: list[Row]) -> str:
+    """Queries after which `row` costs less in total than every cheaper-to-start, as-good row."""
+    rivals = [a for a in rows if a is not row and a.start_cost < row.start_cost
+              and equal_or_better(a, row)]
+    if not rivals:
+        return "—"
+    worst: tuple[float, Row] | None = None
+    for alt in rivals:
+        if row.per_query is None or alt.per_query is None:
+            return "unknown (no price)"
+        if row.per_query >= alt.per_query:
+            return f"never (vs {alt.label})"
+        volume = (row.start_cost - alt.start_cost) / (alt.per_query - row.per_query)
+        if worst is None or volume > worst[0]:
+            worst = (volume, alt)
+    assert worst is not None
+    return f"{math.ceil(worst[0]):,} q (vs {worst[1].label})"
+
+
+def pareto(rows: list[Row]) -> list[Row]:
+    """Rows with a known cost that no other row beats on both quality and $/1k queries."""
+    known = [r for r in rows if r.quality is not None and r.per_query is not None]
+
+    def beats(a: Row, b: Row) -> bool:
+        qa, qb = (a.quality, b.quality) if a.higher_is_better else (-a.quality, -b.quality)
+        return qa >= qb and a.per_query <= b.per_query and (qa > qb or a.per_query < b.per_query)
+
+    return [r for r in known if not any(beats(o, r) for o in known if o is not r)]
+
+
+def _significance(row: Row) -> str:
+    if row.rank == 1:
+        return "—"
+    t = row.versus_top
+    if t is None:
+        return "n/a"
+    return f"p={t.p_value:.3g}{' *' if t.p_value < ALPHA else ''}"
+
+
+def _peak_memory(record: CellRecord) -> str:
+    if record.model.identity.get("backend") == "openai":
+        return "— (API)"
+    peaks = [record.usage.peak_rss_mb or 0.0,
+             ((record.prepare.get("training") or {}).get("peak_rss_bytes") or 0) / 2**20]
+    return f"{max(peaks) / 1024:.1f} GiB" if max(peaks) else "n/a"
+
+
+def _error_rate(record: CellRecord) -> str:
+    total = record.task.n + record.usage.errors
+    return _fmt(record.usage.errors / total if total else None)
+
+
+def _invalid(record: CellRecord) -> str:
+    for name in ("invalid_rate", "invalid_code_rate"):
+        if name in record.metrics:
+            return _fmt(record.metrics[name].value)
+    return "—"
+
+
+def task_table(rows: list[Row]) -> list[str]:
+    primary = rows[0].record.primary_metric
+    header = ["#", "strategy", "model", f"{primary} [95% CI]", "vs #1", "n", "invalid", "errors",
+              "in tok/q", "out tok/q", "$/1k queries", "p50 s", "p95 s", "training $",
+              "training time", "peak mem", "break-even volume"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for row in rows:
+        r, t = row.record, row.training
+        cells = [str(row.rank), r.strategy.name, model_label(r), _metric_cell(r, primary),
+                 _significance(row), str(r.task.n), _invalid(r), _error_rate(r),
+                 f"{r.usage.input_tokens_per_query:.0f}", f"{r.usage.output_tokens_per_query:.1f}",
+                 _usd(r.cost_per_1k_queries_usd), _fmt(r.usage.latency_p50_s, 2),
+                 _fmt(r.usage.latency_p95_s, 2),
+                 _usd(t["training_cost_usd"]) if "training_cost_usd" in t else "—",
+                 _duration(t.get("wall_seconds")), _peak_memory(r), break_even(row, rows)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return lines
+
+
+def secondary_table(rows: list[Row]) -> list[str]:
+    primary = rows[0].record.primary_metric
+    names = sorted({m for row in rows for m in row.record.metrics} - {primary})
+    if not names:
+        return []
+    header = ["#", "strategy", "model", *names, "seed", "args"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for row in rows:
+        r = row.record
+        cells = [str(row.rank), r.strategy.name, model_label(r),
+                 *[_metric_cell(r, m) for m in names], str(r.seed), _args(r.strategy.args)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return lines
+
+
+def learning_curve(rows: list[Row]) -> list[Row]:
+    """lora rows of one model that differ in training-set size, by size."""
+    lora = [r for r in rows if r.training.get("train_examples") and r.quality is not None]
+    sizes = {r.training["train_examples"] for r in lora}
+    return sorted(lora, key=lambda r: r.training["train_examples"]) if len(sizes) > 1 else []
+
+
+def curve_table(curve: list[Row]) -> list[str]:
+    primary = curve[0].record.primary_metric
+    lines = [f"| train examples | model | {primary} [95% CI] | training time | training $ |",
+             "|---|---|---|---|---|"]
+    for row in curve:
+        t = row.training
+        lines.append(f"| {t['train_examples']:,} | {model_label(row.record)} | "
+                     f"{_metric_cell(row.record, primary)} | {_duration(t.get('wall_seconds'))} | "
+                     f"{_usd(t.get('training_cost_usd'))} |")
+    return lines
+
+
+def summary_lines(name: str, rows: list[Row]) -> list[str]:
+    scored = [r for r in rows if r.quality is not None]
+    if not scored:
+        return [f"- **{name}**: no scored rows yet."]
+    best = scored[0]
+    priced = [r for r in rows if r.per_query is not None]
+    cheapest = min(priced, key=lambda r: r.per_query) if priced else None
+    primary = best.record.primary_metric
+    out = [f"- **{name}** — best {primary}: {best.label} ({_metric_cell(best.record, primary)})"]
+    if cheapest is not None:
+        out.append(f"  - cheapest per query: {cheapest.label} "
+                   f"(${_usd(cheapest.record.cost_per_1k_queries_usd)} per 1k queries)")
+    front = pareto(rows)
+    if front:
+        out.append("  - Pareto-optimal on quality vs $/1k queries: "
+                   + "; ".join(f"{r.label} ({_fmt(r.quality)}, ${_usd(r.record.cost_per_1k_queries_usd)})"
+                               for r in sorted(front, key=lambda r: r.rank)))
+    return out
+
+
+def group_rows(records: list[CellRecord], results: Path | None = None
+               ) -> dict[tuple[str, str, str], list[Row]]:
+    """Ranked rows per (task, version, dataset hash); per-sample scores read from `results`."""
+    groups: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
     for r in records:
-        groups[(r.task.name, r.task.version, r.task.dataset_sha256)].append(r)
+        scores = load_scores(results, r) if results is not None else {}
+        groups[(r.task.name, r.task.version, r.task.dataset_sha256)].append(Row(r, scores))
+    for rows in groups.values():
+        rank_rows(rows)
+    return dict(groups)
+
+
+def render(records: list[CellRecord], skipped: list[str] | None = None,
+           results: Path | None = None, plots: dict[tuple, dict[str, str]] | None = None) -> str:
+    groups = group_rows(records, results)
     lines = ["# rvf leaderboard", "",
-             "Built from cell records alone (`rvf leaderboard`). Metrics on the test split with "
-             "95% bootstrap confidence intervals in brackets; latency is per query; $/1k queries is "
-             "tokens x the price table for hosted models, compute time x hardware $/h for local "
-             "ones (each record's `cost_basis` says which), and \"unknown\" without a price.", ""]
+             "Built from cell records alone (`rvf leaderboard`). Metrics on the test split with 95% "
+             "bootstrap confidence intervals in brackets. \"vs #1\": paired test against the top row "
+             "on the samples both scored (McNemar's exact test for right/wrong per sample, paired "
+             "bootstrap for continuous scores), `*` = significant at 0.05. $/1k queries: tokens x "
+             "the price table for hosted models, compute time x hardware $/h for local ones (each "
+             "record's `cost_basis` says which); \"unknown\" without a price. Break-even volume: "
+             "queries after which the row's training + query cost falls below every "
+             "cheaper-to-start row of equal or better quality.", ""]
     if not records:
         lines += ["No cell records yet: run `rvf run` first.", ""]
-    names = defaultdict(int)
-    for (name, _, _), _ in groups.items():
-        names[name] += 1
-    for (name, version, sha), rows in sorted(groups.items()):
-        rows.sort(key=_sort_key)
-        primary = rows[0].primary_metric
-        others = sorted({m for r in rows for m in r.metrics} - {primary, "invalid_rate"})
-        heading = f"## {name} (v{version})"
-        if names[name] > 1:
-            heading += f" — dataset {sha[:12]}"
-        lines += [heading, "", f"Ranked by **{primary}**. n = test samples scored.", ""]
-        header = (["#", "strategy", "model", f"{primary} [95% CI]"] + others +
-                  ["n", "invalid", "errors", "in tok/q", "out tok/q", "p50 latency s", "$/1k queries",
-                   "seed", "args"])
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "|".join("---" for _ in header) + "|")
-        for rank, r in enumerate(rows, 1):
-            invalid = r.metrics.get("invalid_rate")
-            cells = [str(rank), r.strategy.name, r.model.spec, _metric_cell(r, primary)]
-            cells += [_metric_cell(r, m) for m in others]
-            cells += [str(r.task.n), _fmt(invalid.value if invalid else None),
-                      str(r.usage.errors), f"{r.usage.input_tokens_per_query:.0f}",
-                      f"{r.usage.output_tokens_per_query:.1f}", _fmt(r.usage.latency_p50_s, 2),
-                      _usd(r.cost_per_1k_queries_usd), str(r.seed), _args(r.strategy.args)]
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    names = defaultdict(list)
+    for key in groups:
+        names[key[0]].append(key)
+    if records:
+        lines += ["## Summary", ""]
+        for key, rows in sorted(groups.items()):
+            title = key[0] + (f" (v{key[1]}, data {key[2][:12]})" if len(names[key[0]]) > 1 else "")
+            lines += summary_lines(title, rows)
+        mismatched = {n: ks for n, ks in names.items() if len(ks) > 1}
+        for n, ks in sorted(mismatched.items()):
+            lines += ["", f"Not compared: `{n}` has records from {len(ks)} different task versions "
+                          "or datasets (" + ", ".join(f"v{v} data {d[:12]}" for _, v, d in ks)
+                      + "); each gets its own table."]
         lines.append("")
+    for key, rows in sorted(groups.items()):
+        name, version, sha = key
+        heading = f"## {name} (v{version})"
+        if len(names[name]) > 1:
+            heading += f" — dataset {sha[:12]}"
+        primary = rows[0].record.primary_metric
+        lines += [heading, "", f"Ranked by **{primary}**; n = test samples scored.", ""]
+        lines += task_table(rows) + [""]
+        for title, rel in (plots or {}).get(key, {}).items():
+            lines += [f"![{title}]({rel})", ""]
+        curve = learning_curve(rows)
+        if curve:
+            lines += ["**Learning curve (lora):**", ""] + curve_table(curve) + [""]
+        secondary = secondary_table(rows)
+        if secondary:
+            lines += ["<details><summary>Secondary metrics</summary>", ""] + secondary + \
+                     ["", "</details>", ""]
     if skipped:
         lines += ["## Left out", ""] + [f"- {s}" for s in skipped] + [""]
     return "\n".join(lines)
 
 
-def write_leaderboard(results: Path) -> tuple[Path, int, list[str]]:
-    """Render `<results>/LEADERBOARD.md`; returns its path, rows rendered, and records skipped."""
+def write_leaderboard(results: Path, plots: bool = True) -> tuple[Path, int, list[str]]:
+    """Render `<results>/LEADERBOARD.md` and its plots; returns path, rows rendered, skipped."""
     records, skipped = read_records(results)
+    drawn: dict[tuple, dict[str, str]] = {}
+    if plots and records:
+        from harness.plots import draw_plots
+
+        drawn, notes = draw_plots(results, group_rows(records, results))
+        skipped = skipped + notes
     path = results / "LEADERBOARD.md"
-    atomic_write(path, render(records, skipped))
+    atomic_write(path, render(records, skipped, results, drawn))
     return path, len(records), skipped

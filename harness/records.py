@@ -66,6 +66,9 @@ class UsageInfo(BaseModel):
     retries: int = Field(0, description="Request attempts beyond the first, in this run.")
     json_parse_failures: int = Field(0, description="Replies asked for as JSON that were not "
                                                     "(their raw text was parsed instead).")
+    peak_rss_mb: float | None = Field(None, description="Peak resident memory of the rvf process "
+                                                        "when the cell finished (local models "
+                                                        "run in it; for API models it is rvf's).")
     system_fingerprints: list[str] = Field(default_factory=list,
                                            description="Distinct `system_fingerprint`s the "
                                                        "endpoint reported (backend versions).")

@@ -34,6 +34,7 @@ from harness.records import (
     read_record,
     write_record,
 )
+from harness.training import peak_rss_bytes
 from harness.types import Generation, Prediction
 
 
@@ -115,6 +116,7 @@ def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
         if ok else 0.0,
         retries=sum(p.retries for p in predictions),
         json_parse_failures=sum(1 for p in ok if p.meta.get("json_parse_failed")),
+        peak_rss_mb=round(peak_rss_bytes() / 2**20, 1),
         system_fingerprints=sorted({p.meta["system_fingerprint"] for p in ok
                                     if p.meta.get("system_fingerprint")}))
     payload = cell.key_payload()
@@ -134,7 +136,10 @@ def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
         cost_basis=cost.basis, environment=environment(),
         predictions_file=f"{cell.key}.predictions.jsonl")
     rows = [{"sample_id": p.sample_id, "target": s.target, "answer": p.answer, "valid": p.valid,
-             "raw": p.raw, "error": p.error, "input_tokens": p.input_tokens,
+             "raw": p.raw, "error": p.error,
+             # per-sample score for paired significance tests (None when not scored)
+             "score": None if p.error else task.score_item(s, p.answer),
+             "input_tokens": p.input_tokens,
              "output_tokens": p.output_tokens, "cached_input_tokens": p.cached_input_tokens,
              "latency_s": round(p.latency_s, 4), "compute_s": round(p.compute_s, 4),
              "retries": p.retries, "cached": p.cached,

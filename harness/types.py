@@ -84,6 +84,14 @@ class Task:
     details: Callable[[Sequence[Sample], Sequence[str | None]], dict[str, Any]] | None = None
     # The documents a retrieval strategy (`rag`) searches; None = the task declares no corpus.
     corpus: Callable[[], Sequence[Document]] | None = None
+    # One sample's score in [0, 1] for paired significance tests between strategies (McNemar on
+    # 0/1 scores, paired bootstrap otherwise). None = exact match of answer and target.
+    item_score: Callable[[Sample, str | None], float] | None = None
+
+    def score_item(self, sample: Sample, answer: str | None) -> float:
+        if self.item_score is not None:
+            return float(self.item_score(sample, answer))
+        return float(answer is not None and answer == sample.target)
 
     def format_input(self, sample: Sample) -> str:
         """The user message for a sample. Every strategy sends the same text."""

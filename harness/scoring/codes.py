@@ -86,6 +86,12 @@ def _norm(system: CodeSystem, code: str) -> str:
     return system.normalize(code) or code.strip().upper()
 
 
+def primary_code_match(system: CodeSystem, sample: Sample, answer: str | None) -> float:
+    """1.0 when the answer's primary code is the gold primary code (exact_accuracy per item)."""
+    primary = (split_answer(answer) or [None])[0]
+    return float(primary is not None and _norm(system, primary) == _norm(system, sample.target))
+
+
 def code_metrics(system: CodeSystem, gold: Sequence[str], gold_secondary: Sequence[Sequence[str]],
                  answers: Sequence[str | None], seed: int) -> dict[str, Metric]:
     """All code metrics (see the module docstring), each with a seeded 95% bootstrap CI."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from rvf_tasks.hr_policy_qa.loader import load_questions, load_sections, parse_answer
 
 from harness.registry import Registry
-from harness.scoring.text import ABSTAIN, QAScorer
+from harness.scoring.text import ABSTAIN, QAScorer, answer_scores
 from harness.types import AnswerSpace, Document, Task
 
 VERSION = "1"
@@ -52,6 +52,7 @@ def hr_policy_qa(data: str | None = None) -> Task:
         description=f"employee handbook QA ({len(sections)} sections"
                     + (f", from {data})" if data else ")"),
         corpus=lambda: docs,
+        item_score=lambda sample, answer: answer_scores(answer, sample.target, ABSTAIN)[0],
     )
 
 

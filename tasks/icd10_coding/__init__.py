@@ -38,7 +38,7 @@ from typing import Any
 
 from harness.errors import DataError
 from harness.registry import Registry
-from harness.scoring.codes import CodeScorer, code_details, join_codes
+from harness.scoring.codes import CodeScorer, code_details, join_codes, primary_code_match
 from harness.tasklib import _pick, _rows
 from harness.types import AnswerSpace, Document, Sample, Task
 
@@ -235,6 +235,7 @@ def build_task(splits: dict[str, list[Sample]], labels: Sequence[str], descripti
         primary_metric="exact_accuracy", description=description,
         details=lambda samples, answers: {**code_details(system, samples, answers), **extra},
         corpus=_code_set_corpus,
+        item_score=lambda sample, answer: primary_code_match(system, sample, answer),
         all_codes=all_codes,
     )
 

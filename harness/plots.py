@@ -1,0 +1,95 @@
+"""Leaderboard plots (PNG, matplotlib, Agg): quality versus $/1k queries, and lora learning curves.
+
+Files go to `<results>/plots/` with names made from the task name and dataset hash, and the
+markdown links them relatively, so the page renders in a GitHub preview. matplotlib is imported
+only here, when plots are drawn.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from harness.leaderboard import Row, learning_curve, pareto
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-")
+
+
+def draw_plots(results: Path, groups: dict[tuple[str, str, str], list[Row]]
+               ) -> tuple[dict[tuple, dict[str, str]], list[str]]:
+    """Draw every task's plots; returns {group key: {title: relative path}} and notes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = results / "plots"
+    folder.mkdir(parents=True, exist_ok=True)
+    links: dict[tuple, dict[str, str]] = {}
+    notes: list[str] = []
+    for key, rows in groups.items():
+        name, _, sha = key
+        stem = f"{_slug(name)}-{sha[:8]}"
+        links[key] = {}
+        priced = [r for r in rows if r.quality is not None and r.per_query is not None]
+        unpriced = [r.label for r in rows if r.quality is not None and r.per_query is None]
+        if unpriced:
+            notes.append(f"plot {name}: left out rows without a price: {', '.join(unpriced)}")
+        if priced:
+            path = folder / f"{stem}-quality-vs-cost.png"
+            _quality_vs_cost(plt, priced, name, path)
+            links[key][f"{name}: quality vs $/1k queries"] = f"plots/{path.name}"
+        curve = learning_curve(rows)
+        if curve:
+            path = folder / f"{stem}-learning-curve.png"
+            _learning_curve(plt, curve, name, path)
+            links[key][f"{name}: lora learning curve"] = f"plots/{path.name}"
+    return links, notes
+
+
+def _errorbars(rows: list[Row]) -> list[list[float]]:
+    low, high = [], []
+    for r in rows:
+        m = r.record.metrics[r.record.primary_metric]
+        low.append(max(r.quality - m.ci_low, 0.0) if m.ci_low is not None else 0.0)
+        high.append(max(m.ci_high - r.quality, 0.0) if m.ci_high is not None else 0.0)
+    return [low, high]
+
+
+def _quality_vs_cost(plt, rows: list[Row], task: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    xs = [r.record.cost_per_1k_queries_usd for r in rows]
+    ys = [r.quality for r in rows]
+    ax.errorbar(xs, ys, yerr=_errorbars(rows), fmt="o", capsize=4, color="tab:blue")
+    for r, x, y in zip(rows, xs, ys, strict=True):
+        ax.annotate(f"#{r.rank} {r.record.strategy.name}", (x, y), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8)
+    front = sorted(pareto(rows), key=lambda r: r.record.cost_per_1k_queries_usd)
+    if len(front) > 1:
+        ax.step([r.record.cost_per_1k_queries_usd for r in front], [r.quality for r in front],
+                where="post", color="tab:orange", linestyle="--", label="Pareto front")
+        ax.legend(loc="lower right", fontsize=8)
+    log_x = min(xs) > 0 and max(xs) / min(xs) > 20
+    _finish(plt, fig, ax, path, "$ per 1k queries", rows, f"{task}: quality vs cost (95% CI)", log_x)
+
+
+def _learning_curve(plt, rows: list[Row], task: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    xs = [r.training["train_examples"] for r in rows]
+    ax.errorbar(xs, [r.quality for r in rows], yerr=_errorbars(rows), fmt="o-", capsize=4)
+    _finish(plt, fig, ax, path, "training examples", rows, f"{task}: lora learning curve (95% CI)",
+            log_x=True)
+
+
+def _finish(plt, fig, ax, path: Path, xlabel: str, rows: list[Row], title: str, log_x: bool) -> None:
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(rows[0].record.primary_metric)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,147 @@
+"""The leaderboard from hand-made records whose outcomes are worked out by hand below."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from math import comb
+from pathlib import Path
+
+import pytest
+
+from harness.leaderboard import write_leaderboard
+from harness.records import write_record
+from harness.scoring.paired import mcnemar_exact, paired_bootstrap_p
+from tests.test_records import make_record
+
+N = 100
+
+
+def scores_with(right: set[int]) -> list[dict]:
+    return [{"sample_id": f"s{i:03d}", "score": 1.0 if i in right else 0.0} for i in range(N)]
+
+
+def add(results: Path, key: str, strategy: str, quality: float, right: set[int],
+        cost_per_1k: float | None, training_usd: float | None = None, model: str = "openai/big",
+        train_examples: int | None = None, k: int = 1) -> None:
+    rec = make_record(key, strategy, quality)
+    rec.strategy.args = {"k": k}
+    rec.model.spec = model
+    rec.model.identity = {"backend": model.split("/")[0]}
+    rec.cost_per_1k_queries_usd = cost_per_1k
+    rec.cost_usd = None if cost_per_1k is None else cost_per_1k * N / 1000
+    if training_usd is not None:
+        rec.prepare = {"training": {"training_cost_usd": training_usd, "wall_seconds": 5400,
+                                    "adapter_key": key * 8, "peak_rss_bytes": 3 * 2**30,
+                                    "train_examples": train_examples or 2400}}
+    write_record(results, rec, scores_with(right))
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> str:
+    # Per-sample correctness: rag is right on 0-89, prompt on 0-79 plus 90-91, lora on 0-77.
+    # rag vs prompt: rag alone right on 80-89 (b = 10), prompt alone on 90-91 (c = 2).
+    add(tmp_path, "rag", "rag", 0.90, set(range(90)), cost_per_1k=3.0)
+    add(tmp_path, "prm", "prompt", 0.80, set(range(80)) | {90, 91}, cost_per_1k=2.0)
+    add(tmp_path, "lra", "lora", 0.78, set(range(78)), cost_per_1k=0.05, training_usd=1.5,
+        model="local/small")
+    add(tmp_path, "bad", "prompt", 0.50, set(range(50)), cost_per_1k=2.5, k=0)  # dominated
+    path, rows, skipped = write_leaderboard(tmp_path)
+    assert rows == 4 and skipped == []
+    return path.read_text()
+
+
+def table_rows(text: str) -> list[list[str]]:
+    start = text.index("## toy (v1)")
+    return [ln.strip("| ").split(" | ") for ln in text[start:].splitlines()
+            if ln.startswith("| ") and ln[2].isdigit()][:4]
+
+
+def test_ranking_significance_and_costs(board: str) -> None:
+    rows = table_rows(board)
+    assert [(r[0], r[1]) for r in rows] == [("1", "rag"), ("2", "prompt"), ("3", "lora"),
+                                             ("4", "prompt")]
+    # McNemar exact, b = 10, c = 2: p = 2 * (C(12,0) + C(12,1) + C(12,2)) / 2^12 = 158 / 4096.
+    assert rows[1][4] == f"p={158 / 4096:.3g} *"
+    assert rows[0][4] == "—"
+    assert rows[1][10] == "2.00" and rows[2][10] == "0.05"
+    assert rows[2][13] == "1.50" and rows[2][14] == "90.0 min" and rows[2][15] == "3.0 GiB"
+    assert rows[2][2] == "local/small + LoRA lralralr"
+
+
+def test_break_even_volume(board: str) -> None:
+    rows = table_rows(board)
+    # lora: $1.50 to start, $0.00005 per query. Cheaper to start and as good: rag (0.90) and
+    # prompt (0.80 >= 0.78). vs prompt: 1.5 / (0.002 - 0.00005) = 769.2 -> 770 queries;
+    # vs rag: 1.5 / (0.003 - 0.00005) = 508.5 -> 509. Below both only after 770.
+    assert rows[2][16] == "770 q (vs #2 prompt / openai/big)"
+    # Rows that train nothing have no cheaper-to-start rival.
+    assert rows[0][16] == rows[1][16] == "—"
+
+
+def test_summary_and_pareto(board: str) -> None:
+    summary = board[board.index("## Summary"):board.index("## toy (v1)")]
+    assert "best macro_f1: #1 rag / openai/big (0.900 [0.850, 0.950])" in summary
+    assert "cheapest per query: #3 lora" in summary
+    front = summary[summary.index("Pareto-optimal"):]
+    assert "#1 rag" in front and "#2 prompt" in front and "#3 lora" in front
+    assert "#4" not in front  # 0.50 at $2.50 is beaten by prompt's 0.80 at $2.00
+
+
+def test_plots_are_written_and_linked(tmp_path: Path, board: str) -> None:
+    links = [ln for ln in board.splitlines() if ln.startswith("![")]
+    assert len(links) == 1 and "quality-vs-cost.png" in links[0]
+    rel = links[0].split("](")[1].rstrip(")")
+    png = tmp_path / rel
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_learning_curve_rows_and_plot(tmp_path: Path) -> None:
+    for size, q in ((100, 0.3), (300, 0.5), (2400, 0.7)):
+        add(tmp_path, f"l{size}", "lora", q, set(range(int(q * N))), cost_per_1k=0.05,
+            training_usd=size / 1000, model="local/small", train_examples=size)
+    path, _, _ = write_leaderboard(tmp_path)
+    text = path.read_text()
+    curve = text[text.index("**Learning curve (lora):**"):].split("\n\n")[1].splitlines()[2:]
+    assert [ln.split(" | ")[0] for ln in curve] == ["| 100", "| 300", "| 2,400"]
+    assert "learning-curve.png" in text
+
+
+def test_unpriced_rows_and_mismatched_data_are_listed(tmp_path: Path) -> None:
+    add(tmp_path, "a", "prompt", 0.8, set(range(80)), cost_per_1k=None)
+    rec = make_record("z", "prompt", 0.9, sha="b" * 64)
+    write_record(tmp_path, rec, scores_with(set()))
+    path, _, skipped = write_leaderboard(tmp_path)
+    text = path.read_text()
+    assert "unknown" in table_rows(text)[0][10]
+    assert "Not compared: `toy` has records from 2 different task versions or datasets" in text
+    assert any("without a price" in s for s in skipped)
+
+
+def test_mcnemar_and_paired_bootstrap() -> None:
+    assert mcnemar_exact(10, 2) == pytest.approx(2 * sum(comb(12, i) for i in range(3)) / 4096)
+    assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(5, 5) == 1.0
+    assert mcnemar_exact(0, 20) == pytest.approx(2 / 2**20)
+    same = [0.5, 0.2, 0.9, 0.4]
+    assert paired_bootstrap_p(same, same) == 1.0
+    assert paired_bootstrap_p([0.9] * 30, [0.1] * 30) == 0.0
+    assert paired_bootstrap_p([0.6, 0.4] * 15, [0.4, 0.6] * 15) > 0.5
+
+
+def test_compare_exits_nonzero_and_names_the_metric(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        add(tmp_path / folder, "prm", "prompt", 0.80, set(range(80)), cost_per_1k=2.0)
+    cell = tmp_path / "b" / "cells" / "prm.json"
+    data = json.loads(cell.read_text())
+    data["metrics"]["macro_f1"]["value"] = 0.70
+    cell.write_text(json.dumps(data))
+    cmd = [sys.executable, "-m", "harness", "compare", str(tmp_path / "a"), str(tmp_path / "b")]
+    ok = subprocess.run(cmd + ["--fail-on", "macro_f1:20%"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "macro_f1" in ok.stdout and "-0.100" in ok.stdout
+    bad = subprocess.run(cmd + ["--fail-on", "macro_f1:2%", "--fail-on",
+                                "cost_per_1k_queries_usd:+10%"], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "macro_f1 dropped from 0.8 " in bad.stderr
+    assert "cost_per_1k_queries_usd" not in bad.stderr  # cost unchanged: that gate holds
