@@ -310,6 +310,11 @@ def render(records: list[CellRecord], skipped: list[str] | None = None,
              "cheaper-to-start row of equal or better quality.", ""]
     if not records:
         lines += ["No cell records yet: run `rvf run` first.", ""]
+    else:
+        dates = sorted(r.created_at[:10] for r in records)
+        machines = sorted({r.environment.machine for r in records if r.environment.machine})
+        lines += [f"Records dated {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "")
+                  + (f"; measured on: {'; '.join(machines)}." if machines else "."), ""]
     names = defaultdict(list)
     for key in groups:
         names[key[0]].append(key)

@@ -79,6 +79,7 @@ class Environment(BaseModel):
     platform: str = Field(description="OS and machine.")
     packages: dict[str, str] = Field(description="Versions of the packages that shape results.")
     git_sha: str | None = Field(description="Commit of the rvf checkout, when run from one.")
+    machine: str = Field("", description="CPU model and cores, and the GPU when one is used.")
 
 
 class CellRecord(BaseModel):
@@ -180,4 +181,24 @@ def environment() -> Environment:
         sha = None
     return Environment(python=platform.python_version(),
                        platform=f"{platform.system()} {platform.machine()}",
-                       packages=packages, git_sha=sha)
+                       packages=packages, git_sha=sha, machine=machine_summary())
+
+
+def machine_summary() -> str:
+    """"<CPU model>, <n> cores[, GPU <name>]": enough to tell where a timing came from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    out = f"{cpu}, {os.cpu_count()} cores"
+    import sys
+
+    if "torch" in sys.modules:  # only ask when torch is already loaded (API-only runs stay light)
+        torch = sys.modules["torch"]
+        if torch.cuda.is_available():
+            out += f", GPU {torch.cuda.get_device_name(0)}"
+    return out
