@@ -80,7 +80,10 @@ class FaultServer:
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(raw)
+                try:
+                    self.wfile.write(raw)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up on a stalled answer: that is the point of a stall
 
             def _error(self, status: int, message: str, code: str | None = None,
                        headers: dict[str, str] | None = None) -> None:
@@ -140,6 +143,9 @@ class FaultServer:
                     self._error(404, "The model does not exist.", "model_not_found")
                 elif fault == "no_json_mode" and "response_format" in body:
                     self._error(400, "Unrecognized request argument supplied: response_format")
+                elif fault == "no_json_schema" and body.get("response_format", {}).get(
+                        "type") == "json_schema":
+                    self._error(400, "response_format json_schema is not supported")
                 elif fault == "drop":
                     self.close_connection = True
                     self.connection.close()

@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.openai_compat import AdaptiveLimit, RetryPolicy, retry_after_seconds
+from harness.backends.openai_compat import (
+    AdaptiveLimit,
+    RetryPolicy,
+    _json_answer,
+    retry_after_seconds,
+)
 from harness.records import read_records
 from tests.fault_server import FaultServer
 
@@ -197,6 +202,18 @@ def test_endpoint_without_json_mode_falls_back_to_text(tmp_path: Path) -> None:
     assert "response_format" not in server.bodies[-1]
 
 
+def test_endpoint_without_json_schema_steps_down_to_json_object(tmp_path: Path) -> None:
+    with FaultServer(lambda n, body: "no_json_schema") as server:
+        done = rvf("--limit", "10", "--model", "openai/m", "--base-url", server.url, tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = only_record(tmp_path)
+    assert record.usage.json_parse_failures == 0 and record.metric("invalid_rate") == 0.0
+    assert record.prepare["backend"]["json_mode"] == "schema not supported by the endpoint; " \
+                                                     "used object"
+    assert server.bodies[0]["response_format"]["type"] == "json_schema"
+    assert server.bodies[-1]["response_format"]["type"] == "json_object"
+
+
 def test_retry_after_headers() -> None:
     assert retry_after_seconds({"retry-after-ms": "250"}) == pytest.approx(0.25)
     assert retry_after_seconds({"retry-after": "3"}) == 3.0
@@ -248,3 +265,11 @@ def test_judge_metrics_through_an_openai_endpoint(tmp_path: Path) -> None:
     judged = [b for b in server.bodies if b["model"] == "judge-model"]
     assert len(judged) >= 3 * 2 * 2 + 3 * 2  # correctness: 2 calls per item and cell; faithfulness
     assert_key_nowhere(tmp_path, done.stdout, done.stderr)
+
+
+def test_json_answers_are_unwrapped_even_when_cut_off() -> None:
+    assert _json_answer('{"answer": "refund_request"}') == "refund_request"
+    assert _json_answer('{"answer": 7}') == "7"
+    assert _json_answer('{ "answer": "Thanks for the \\"update\\", I') == 'Thanks for the "update", I'
+    assert _json_answer('{"label": "x"}') is None
+    assert _json_answer("refund_request") is None

@@ -27,6 +27,7 @@ import json
 import os
 import queue
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,14 @@ from harness.types import Generation, GenerationRequest
 
 JSON_INSTRUCTION = ('Reply with a JSON object of the form {"answer": "..."} whose value is exactly '
                     'the answer you would otherwise give, and nothing else.')
+# Structured-answer modes, strongest first; on a 400 about response_format the backend steps down.
+# "schema" constrains the reply to exactly {"answer": string} (OpenAI structured outputs, vLLM and
+# llama.cpp grammars), which small models need: asked for free-form JSON they invent other keys.
+JSON_MODES = ("schema", "object", "off")
+ANSWER_SCHEMA = {"type": "json_schema", "json_schema": {
+    "name": "answer", "strict": True,
+    "schema": {"type": "object", "properties": {"answer": {"type": "string"}},
+               "required": ["answer"], "additionalProperties": False}}}
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
@@ -126,7 +135,7 @@ class OpenAIBackend:
     """Chat completions against one model at one endpoint."""
 
     def __init__(self, model: str, base_url: str, api_key: str | None, max_concurrency: int = 8,
-                 retry: RetryPolicy | None = None, json_mode: bool = True,
+                 retry: RetryPolicy | None = None, json_mode: str = "schema",
                  temperature: float | None = 0.0, usd_per_hour: float | None = None,
                  reasoning_effort: str | None = None) -> None:
         self.spec = f"openai/{model}"
@@ -140,7 +149,7 @@ class OpenAIBackend:
         self.temperature = temperature
         self.usd_per_hour = usd_per_hour
         self.reasoning_effort = reasoning_effort
-        self._json_supported = json_mode
+        self._json_mode = json_mode  # may step down during a run (see JSON_MODES)
         self._checked = False
         self.facts: dict[str, Any] = {}
 
@@ -252,16 +261,20 @@ class OpenAIBackend:
     def _scrub(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
 
-    def _body(self, request: GenerationRequest, json_mode: bool) -> dict[str, Any]:
+    def _body(self, request: GenerationRequest, json_mode: str) -> dict[str, Any]:
         messages = [dict(m) for m in request.messages]
         max_tokens = request.max_new_tokens
         body: dict[str, Any] = {"model": self.model}
-        if json_mode:
+        if json_mode != "off":
             if messages and messages[0]["role"] == "system":
                 messages[0]["content"] += "\n\n" + JSON_INSTRUCTION
             else:
                 messages.insert(0, {"role": "system", "content": JSON_INSTRUCTION})
-            body["response_format"] = {"type": "json_object"}
+            # In "object" mode the schema rides along under llama.cpp's own `schema` key, which
+            # its server turns into a grammar; servers that do not know the key ignore it.
+            body["response_format"] = (ANSWER_SCHEMA if json_mode == "schema" else
+                                       {"type": "json_object",
+                                        "schema": ANSWER_SCHEMA["json_schema"]["schema"]})
             max_tokens += 16  # room for the braces and the key
         body["messages"] = messages
         # OpenAI's own endpoint wants max_completion_tokens (reasoning models reject max_tokens);
@@ -281,7 +294,7 @@ class OpenAIBackend:
         began = time.monotonic()
         retries, last_error = 0, ""
         for attempt in range(self.retry.max_attempts):
-            json_mode = self._json_supported
+            json_mode = self._json_mode
             retry_after: float | None = None
             rate_limited = False
             await limit.acquire()
@@ -297,10 +310,16 @@ class OpenAIBackend:
                 if status in (401, 403, 404) or getattr(exc, "code", None) == "insufficient_quota":
                     raise self._fatal(exc) from None
                 message = str(exc).lower()
-                if status == 400 and json_mode and ("response_format" in message
-                                                    or "json_object" in message):
-                    self._json_supported = False  # endpoint lacks JSON mode: plain text from now
-                    self.facts["json_mode"] = "not supported by the endpoint; plain text parsing"
+                # Servers refuse an unknown response_format with 400, 422 or even a 500
+                # (llama-cpp-python's validation error); none of that is worth retrying.
+                if json_mode != "off" and ("response_format" in message or
+                                           (status == 400 and "json" in message)):
+                    # The endpoint lacks this mode: step down for the rest of the run.
+                    self._json_mode = JSON_MODES[JSON_MODES.index(json_mode) + 1]
+                    self.facts["json_mode"] = (f"{json_mode} not supported by the endpoint; "
+                                               f"used {self._json_mode}"
+                                               + (" (plain text parsing)" if self._json_mode == "off"
+                                                  else ""))
                     continue
                 if status == 400:
                     return Generation(error=f"400 bad request: {self._scrub(str(exc))[:300]}",
@@ -333,17 +352,19 @@ class OpenAIBackend:
                                 f"({time.monotonic() - began:.1f} s): last error {last_error}",
                           latency_s=time.monotonic() - began, retries=retries)
 
-    def _generation(self, response: Any, json_mode: bool) -> Generation:
+    def _generation(self, response: Any, json_mode: str) -> Generation:
         choice = response.choices[0]
         text = choice.message.content or ""
         meta: dict[str, Any] = {}
         if response.system_fingerprint:
             meta["system_fingerprint"] = response.system_fingerprint
-        if json_mode:
+        if json_mode != "off":
             answer = _json_answer(text)
-            if answer is None:
-                meta["json_parse_failed"] = True  # fall back to parsing the raw text
-            else:
+            try:
+                json.loads(text)
+            except json.JSONDecodeError:
+                meta["json_parse_failed"] = True  # parse the raw (or the cut-off) text instead
+            if answer is not None:
                 text = answer
         usage = response.usage
         cached = 0
@@ -354,19 +375,27 @@ class OpenAIBackend:
                           cached_input_tokens=cached, meta=meta)
 
 
+_TRUNCATED_ANSWER = re.compile(r'^\s*\{\s*"answer"\s*:\s*"((?:[^"\\]|\\.)*)')
+
+
 def _json_answer(text: str) -> str | None:
-    """The `answer` of a JSON reply, or None when the reply is not such an object."""
+    """The `answer` of a JSON reply, or None when the reply is not such an object.
+
+    A reply cut off by the token limit (`{"answer": "a long rambl`) keeps what it has: the
+    caller still counts it as a parse failure, and the task's parser decides if it is valid.
+    """
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError):
-        return None
+        cut = _TRUNCATED_ANSWER.match(text or "")
+        return None if cut is None else cut.group(1).replace('\\"', '"')
     if isinstance(data, dict) and isinstance(data.get("answer"), str | int | float):
         return str(data["answer"])
     return None
 
 
 def openai_backend(name: str, base_url: str | None = None, max_concurrency: int = 8,
-                   json_mode: bool = True, temperature: float | None = 0.0,
+                   json_mode: str = "schema", temperature: float | None = 0.0,
                    attempt_timeout_s: float = 60.0, connect_timeout_s: float = 10.0,
                    total_budget_s: float = 600.0, max_attempts: int = 8,
                    backoff_base_s: float = 0.5, usd_per_hour: float | None = None,
@@ -378,6 +407,8 @@ def openai_backend(name: str, base_url: str | None = None, max_concurrency: int 
         raise UsageError("openai/ needs an endpoint: set OPENAI_API_KEY (for api.openai.com) or "
                          "OPENAI_BASE_URL / --base-url (for a compatible server such as vLLM, "
                          "llama.cpp or Ollama)")
+    if json_mode not in JSON_MODES:
+        raise UsageError(f"json_mode must be one of {', '.join(JSON_MODES)}, got {json_mode!r}")
     if max_concurrency < 1:
         raise UsageError(f"max_concurrency must be >= 1, got {max_concurrency}")
     if max_attempts < 1:
