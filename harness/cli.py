@@ -81,9 +81,19 @@ def cli() -> None:
                    "the same endpoint settings as openai/ models.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the request cache.")
 @click.option("--force", is_flag=True, help="Recompute cells that already have a record.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="Where cells run: one after another in this process, or as Ray tasks "
+                   "(needs rvf[ray]; see docs/ray.md).")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="Ray cluster to join with --executor ray (default: $RAY_ADDRESS, else a "
+                   "local Ray started for this run with this machine's CPUs).")
+@click.option("--ray-gpus-per-cell", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="GPUs each cell of an in-process model (hf/, local/: lora training and "
+                   "inference) asks Ray for; other cells ask for one CPU.")
 def run(tasks, strategies, models, small_models, seeds, limit, results, task_args, strategy_args,
         backend_args, base_url, max_concurrency, max_error_rate, prices, hardware_usd_per_hour,
-        judge, no_cache, force) -> None:
+        judge, no_cache, force, executor, ray_address, ray_gpus_per_cell) -> None:
     """Plan cells (tasks x strategies x models x seeds), run the unfinished ones, and write
     cell records and LEADERBOARD.md."""
     from harness.cache import RequestCache
@@ -94,6 +104,13 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
     from harness.runner import run_plan
 
     began = time.perf_counter()
+    if executor == "ray":
+        from harness.executors import require_ray
+
+        try:  # before planning: a missing extra should not cost the planning time
+            require_ray()
+        except UsageError as exc:  # click prints it verbatim (rich would eat "[ray]")
+            raise click.BadParameter(str(exc), param_hint="'--executor'") from None
     registry = _registry()
     tasks, strategies = tasks or (DEFAULT_TASK,), strategies or (DEFAULT_STRATEGY,)
     for name in tasks:
@@ -119,11 +136,20 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
         if limit and limit > len(split):
             console.print(f"[yellow]note:[/] --limit {limit} is above the {len(split)} test "
                           f"samples of {cell.task_name}; scoring all of them")
-    cache = None if no_cache else RequestCache(request_cache_path())
+    # With Ray, each worker opens the request cache itself (see harness/executors.py).
+    cache = None if no_cache or executor == "ray" else RequestCache(request_cache_path())
     try:
-        summary = run_plan(cells, results, cache, console=console, force=force,
-                           max_error_rate=max_error_rate, prices=price_table,
-                           hardware_usd_per_hour=hardware_usd_per_hour)
+        if executor == "ray":
+            from harness.executors import run_plan_ray
+
+            summary = run_plan_ray(cells, results, use_cache=not no_cache, console=console,
+                                   force=force, max_error_rate=max_error_rate, prices=price_table,
+                                   hardware_usd_per_hour=hardware_usd_per_hour,
+                                   address=ray_address, gpus_per_cell=ray_gpus_per_cell)
+        else:
+            summary = run_plan(cells, results, cache, console=console, force=force,
+                               max_error_rate=max_error_rate, prices=price_table,
+                               hardware_usd_per_hour=hardware_usd_per_hour)
     finally:
         if cache is not None:
             cache.close()

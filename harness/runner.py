@@ -1,5 +1,9 @@
 """The local executor: run each planned cell once, skip the ones already finished.
 
+The pieces every executor shares live here too: which cells still need running (`cells_to_run`),
+computing a cell without writing it (`compute_cell`), and which errors stop a run. The Ray
+executor (harness/executors.py) computes cells on workers; its driver writes their records.
+
 Per cell: strategy.prepare -> requests -> (cached) backend.generate -> task.parse -> scorers ->
 atomic cell record. Answers are committed to the request cache as they arrive, so an interrupted
 run loses at most one batch, and the same command resumes where it stopped.
@@ -8,10 +12,13 @@ run loses at most one batch, and the same command resumes where it stopped.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -45,9 +52,26 @@ class RunSummary:
     failed: list[tuple[Cell, str]] = field(default_factory=list)
     model_calls: int = 0
 
+    def add(self, record: CellRecord) -> None:
+        """A cell computed in this run."""
+        self.finished.append(record)
+        self.model_calls += record.usage.model_calls
+
 
 class CellFailed(RvfError):
     """Too many samples of a cell failed to generate; its answers so far stay in the cache."""
+
+
+@dataclass
+class CellResult:
+    """A computed cell before it is written: the record and its per-sample prediction rows.
+
+    Computing and writing are separate so that an executor can compute a cell anywhere (a Ray
+    worker on another machine) and write it in one place (the driver, into its results dir).
+    """
+
+    record: CellRecord
+    rows: list[dict[str, Any]]
 
 
 def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
@@ -55,7 +79,19 @@ def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
              on_prepare: Callable[[str], None] = lambda msg: None,
              max_error_rate: float = DEFAULT_MAX_ERROR_RATE, prices: PriceTable | None = None,
              hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR) -> CellRecord:
-    """Compute one cell from scratch (answers may come from the request cache) and write it.
+    """Compute one cell (answers may come from the request cache) and write its record."""
+    result = compute_cell(cell, cache, advance, on_prepare, max_error_rate, prices,
+                          hardware_usd_per_hour)
+    write_record(results, result.record, result.rows)
+    return result.record
+
+
+def compute_cell(cell: Cell, cache: RequestCache | None,
+                 advance: Callable[[int], None] = lambda n: None,
+                 on_prepare: Callable[[str], None] = lambda msg: None,
+                 max_error_rate: float = DEFAULT_MAX_ERROR_RATE, prices: PriceTable | None = None,
+                 hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR) -> CellResult:
+    """Compute one cell from scratch (answers may come from the request cache); write nothing.
 
     Samples whose generation failed are recorded as errors, not scored; above `max_error_rate`
     the cell fails without a record, and a re-run sends only those samples to the model again.
@@ -145,33 +181,70 @@ def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
              "retries": p.retries, "cached": p.cached,
              **({"meta": p.meta} if p.meta else {}), **({"extra": p.extra} if p.extra else {})}
             for s, p in zip(samples, predictions, strict=True)]
-    write_record(results, record, rows)
-    return record
+    return CellResult(record, rows)
+
+
+def check_results_writable(results: Path) -> None:
+    """Fail before any compute when the results dir cannot take records (exit 2, naming it).
+
+    Creates `<results>/cells` and a throw-away file in it: a read-only folder, a path under a
+    regular file or a full disk show up here instead of after an hour of generation.
+    """
+    folder = cells_dir(results)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"cannot write cell records under {folder}: "
+                         f"{exc.strerror or exc} ({type(exc).__name__})") from None
+
+
+def cells_to_run(cells: Sequence[Cell], results: Path, summary: RunSummary, console: Console,
+                 force: bool = False) -> list[Cell]:
+    """The cells without a complete record (every executor schedules exactly these).
+
+    A complete record (no failed samples) is reused and added to `summary.reused`. A record with
+    failed samples is not complete: the cell runs again, its good answers come from the request
+    cache, and only the failed samples go to the model.
+    """
+    todo = []
+    for cell in cells:
+        path = cells_dir(results) / f"{cell.key}.json"
+        if path.exists() and not force:
+            previous = read_record(path)
+            if previous.usage.errors == 0:
+                summary.reused.append(previous)
+                console.print(f"[dim]reused[/] {cell.label} [dim]({path.name})[/]")
+                continue
+            console.print(f"retrying the {previous.usage.errors} failed samples of {cell.label}")
+        todo.append(cell)
+    return todo
+
+
+def stops_the_run(exc: BaseException) -> bool:
+    """Bad usage or bad data stop the whole run (exit 2); any other error fails one cell."""
+    return isinstance(exc, UsageError | DataError | KeyboardInterrupt)
+
+
+def describe_failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def run_plan(cells: Sequence[Cell], results: Path, cache: RequestCache | None,
              console: Console | None = None, force: bool = False,
              max_error_rate: float = DEFAULT_MAX_ERROR_RATE, prices: PriceTable | None = None,
              hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR) -> RunSummary:
-    """Run every cell that has no complete record yet; errors fail that cell only.
-
-    A record with failed samples is not complete: the cell runs again, its good answers come from
-    the request cache, and only the failed samples go to the model.
-    """
+    """Run every cell that has no complete record yet (`cells_to_run`); errors fail that cell
+    only, except bad usage or data, which stop the run."""
     console = console or Console(stderr=True)
     summary = RunSummary()
     prices = prices or PriceTable.load()
+    check_results_writable(results)
+    todo = cells_to_run(cells, results, summary, console, force)
     with Progress(*columns(), console=console, transient=False) as progress:
-        for cell in cells:
-            path = cells_dir(results) / f"{cell.key}.json"
-            if path.exists() and not force:
-                previous = read_record(path)
-                if previous.usage.errors == 0:
-                    summary.reused.append(previous)
-                    console.print(f"[dim]reused[/] {cell.label} [dim]({path.name})[/]")
-                    continue
-                console.print(f"retrying the {previous.usage.errors} failed samples of "
-                              f"{cell.label}")
+        for cell in todo:
             bar = progress.add_task(cell.label, total=len(cell.samples))
             try:
                 record = run_cell(
@@ -180,15 +253,12 @@ def run_plan(cells: Sequence[Cell], results: Path, cache: RequestCache | None,
                         b, description=f"{c.label} [dim]{msg}[/]"),
                     max_error_rate=max_error_rate, prices=prices,
                     hardware_usd_per_hour=hardware_usd_per_hour)
-            except KeyboardInterrupt:
-                raise
             except Exception as exc:  # noqa: BLE001 - one failing cell must not sink the plan
-                if isinstance(exc, UsageError | DataError):
+                if stops_the_run(exc):
                     raise
-                summary.failed.append((cell, f"{type(exc).__name__}: {exc}"))
+                summary.failed.append((cell, describe_failure(exc)))
                 progress.update(bar, description=f"[red]failed[/] {cell.label}")
                 continue
-            summary.finished.append(record)
-            summary.model_calls += record.usage.model_calls
+            summary.add(record)
             progress.update(bar, description=f"[green]done[/] {cell.label}")
     return summary
