@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -97,27 +96,3 @@ def test_banking77_user_data_runs(tmp_path):
     targets = {json.loads(line)["target"] for line in
                (results / "cells" / rec["predictions_file"]).read_text().splitlines()}
     assert len(targets) > 4  # a random subset, not the first rows of a label-sorted file
-
-
-def test_killed_run_resumes_and_keeps_finished_cells(tmp_path):
-    results = tmp_path / "r"
-    args = ["run", "--limit", "8", "--results", str(results), "--seed", "1", "--seed", "2",
-            "--strategy-arg", "k=1"]
-    proc = subprocess.Popen([*RVF, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while not list((results / "cells").glob("*.json")) and time.monotonic() < deadline:
-        assert proc.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.1)
-    proc.kill()  # SIGKILL: no chance to clean up
-    proc.wait()
-    [finished] = records(results)
-    assert not list((results / "cells").glob(".*.tmp")), "a half-written file was left behind"
-
-    again = rvf(*args)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "reused" in again.stderr
-    both = records(results)
-    assert len(both) == 2
-    assert finished in both  # the finished cell was not recomputed
-    [new] = [r for r in both if r != finished]
-    assert new["usage"]["model_calls"] + new["usage"]["cache_hits"] == 8
