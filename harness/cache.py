@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS generations (
 """
 # Columns added after the first release; an older cache file gets them on open (defaults 0/{}).
 _ADDED_COLUMNS = {"cached_input_tokens": "INTEGER NOT NULL DEFAULT 0",
-                  "compute_s": "REAL NOT NULL DEFAULT 0",
+                  "compute_s": "REAL",  # NULL: cached before rvf measured it (cost unknown)
                   "meta": "TEXT NOT NULL DEFAULT '{}'"}
 
 

@@ -127,5 +127,9 @@ def cell_cost(identity: dict[str, Any], usage_rows: Sequence[dict[str, Any]], pr
                              r["output_tokens"]) for r in usage_rows)
         return CellCost(usd, f"tokens x {price.model} price ({price.source}, as of {price.as_of})")
     rate = hardware_usd_per_hour if rate is None else float(rate)
-    seconds = sum(r.get("compute_s", 0.0) for r in usage_rows)
+    unmeasured = sum(1 for r in usage_rows if r.get("compute_s") is None)
+    if unmeasured:
+        return CellCost(None, f"unknown: {unmeasured} answers came from the request cache without "
+                              "a compute time (cached by an older rvf); --no-cache measures them")
+    seconds = sum(r["compute_s"] for r in usage_rows)
     return CellCost(seconds / 3600 * rate, f"compute {seconds:.1f} s x ${rate:g}/h hardware")

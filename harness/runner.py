@@ -177,7 +177,8 @@ def compute_cell(cell: Cell, cache: RequestCache | None,
              "score": None if p.error else task.score_item(s, p.answer),
              "input_tokens": p.input_tokens,
              "output_tokens": p.output_tokens, "cached_input_tokens": p.cached_input_tokens,
-             "latency_s": round(p.latency_s, 4), "compute_s": round(p.compute_s, 4),
+             "latency_s": round(p.latency_s, 4),
+             "compute_s": None if p.compute_s is None else round(p.compute_s, 4),
              "retries": p.retries, "cached": p.cached,
              **({"meta": p.meta} if p.meta else {}), **({"extra": p.extra} if p.extra else {})}
             for s, p in zip(samples, predictions, strict=True)]

@@ -121,7 +121,8 @@ class Generation:
     error: str | None = None
     cached: bool = False
     cached_input_tokens: int = 0  # prompt tokens the endpoint served from its prompt cache
-    compute_s: float = 0.0  # this request's share of compute time (prices self-hosted models)
+    # This request's share of compute time (prices self-hosted models); None = not measured.
+    compute_s: float | None = 0.0
     retries: int = 0  # attempts beyond the first (this run)
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. system_fingerprint
 
@@ -155,7 +156,7 @@ class Prediction:
     cached: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. retrieved ids and scores
     cached_input_tokens: int = 0
-    compute_s: float = 0.0
+    compute_s: float | None = 0.0
     retries: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
 
