@@ -1,0 +1,46 @@
+"""The price table and cell cost: known prices by endpoint, user overrides, unknown never guessed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.errors import DataError
+from harness.pricing import OFFICIAL_ENDPOINT, PriceTable, cell_cost
+
+ROWS = [{"input_tokens": 1000, "cached_input_tokens": 400, "output_tokens": 10, "compute_s": 1.5},
+        {"input_tokens": 500, "cached_input_tokens": 0, "output_tokens": 20, "compute_s": 0.5}]
+
+
+def test_shipped_rows_apply_to_their_endpoint_only() -> None:
+    table = PriceTable.load()
+    row = table.lookup("gpt-4o-mini", OFFICIAL_ENDPOINT + "/")
+    assert row is not None and row.as_of and row.source.startswith("https://")
+    assert table.lookup("gpt-4o-mini", "http://127.0.0.1:8000/v1") is None
+    cost = cell_cost({"backend": "openai", "model": "gpt-4o-mini", "base_url": OFFICIAL_ENDPOINT},
+                     ROWS, table, 0.1)
+    # (600 uncached + 500) x 0.15 + 400 cached x 0.075 + 30 out x 0.60, per 1M tokens
+    assert cost.usd == pytest.approx((1100 * 0.15 + 400 * 0.075 + 30 * 0.6) / 1e6)
+    assert cost.per_1k(2) == pytest.approx(cost.usd / 2 * 1000)
+
+
+def test_user_rows_win_and_unknown_models_stay_unknown(tmp_path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": [{"model": "mine", "input_per_1m": 1, "output_per_1m": 2}]}))
+    table = PriceTable.load(path)
+    ident = {"backend": "openai", "model": "mine", "base_url": "http://127.0.0.1:1/v1"}
+    assert cell_cost(ident, ROWS, table, 0.1).usd == pytest.approx((1500 * 1 + 30 * 2) / 1e6)
+    unknown = cell_cost({**ident, "model": "other"}, ROWS, table, 0.1)
+    assert unknown.usd is None and "no price for 'other'" in unknown.basis
+    path.write_text(json.dumps({"models": [{"model": "x", "input_per_1m": "cheap"}]}))
+    with pytest.raises(DataError, match=r"prices.json: models\[0\]"):
+        PriceTable.load(path)
+
+
+def test_local_cost_is_compute_time_and_unmeasured_time_is_unknown() -> None:
+    table = PriceTable.load()
+    cost = cell_cost({"backend": "hf"}, ROWS, table, 0.36)
+    assert cost.usd == pytest.approx(2.0 / 3600 * 0.36) and "2.0 s" in cost.basis
+    old = cell_cost({"backend": "hf"}, [*ROWS, {**ROWS[0], "compute_s": None}], table, 0.36)
+    assert old.usd is None and "without a compute time" in old.basis
