@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.errors import DEFAULT_MAX_ERROR_RATE, DataError, RvfError, UsageError
@@ -161,7 +162,7 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
         console.print(f"[yellow]left out:[/] {msg}")
     if summary.failed:
         for cell, err in summary.failed:
-            console.print(f"[red]failed:[/] {cell.label}: {err}")
+            console.print(f"[red]failed:[/] {escape(cell.label)}: {escape(err)}")
         sys.exit(1)
 
 
@@ -223,7 +224,7 @@ def compare(baseline: Path, new: Path, gates: tuple[str, ...]) -> None:
     for note in notes:
         console.print(f"[yellow]note:[/] {note}")
     for message in breaches:
-        console.print(f"[red]regression:[/] {message}")
+        console.print(f"[red]regression:[/] {escape(message)}")
     if breaches:
         sys.exit(1)
 
@@ -265,13 +266,13 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except (UsageError, DataError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted:[/] finished cells and cached answers are kept; "
                       "run the same command again to resume")
         sys.exit(130)
     except RvfError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)
     sys.exit(rc if isinstance(rc, int) else 0)

@@ -52,7 +52,7 @@ MAX_RETRIES = 2
 IN_PROCESS_BACKENDS = ("hf", "local")
 # Environment variables that tell a worker where rvf's caches are; forwarded when the driver has
 # them, so every worker of a local Ray or a cluster with a shared filesystem uses the same caches.
-FORWARDED_ENV = ("RVF_CACHE_DIR", "RVF_MODELS_DIR")
+FORWARDED_ENV = ("RVF_CACHE_DIR", "RVF_MODELS_DIR", "RVF_REQUEST_CACHE")
 
 
 class CellMismatch(RvfError):

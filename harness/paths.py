@@ -22,4 +22,9 @@ def models_dir() -> Path:
 
 
 def request_cache_path() -> Path:
-    return cache_root() / "requests.sqlite"
+    """`RVF_REQUEST_CACHE`, else `<cache root>/requests.sqlite`.
+
+    Separate from the cache root because SQLite's WAL mode is unsafe on network filesystems: a
+    cluster can share indexes and adapters over NFS and keep each node's request cache local.
+    """
+    return Path(os.environ.get("RVF_REQUEST_CACHE") or cache_root() / "requests.sqlite").expanduser()

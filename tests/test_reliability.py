@@ -317,10 +317,6 @@ def test_ticket_jsonl_loader_never_crashes(train, test):
     loads_or_names_the_file(load_labelled_data, ".jsonl", train, test)
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="known bug: harness.tasklib.read_jsonl catches JSONDecodeError only, "
-                          "and json.loads raises RecursionError on deep nesting; remove this "
-                          "mark once it catches RecursionError too")
 def test_deeply_nested_jsonl_line_is_a_data_error(tmp_path):
     """json.loads raises RecursionError (not JSONDecodeError) on deep nesting: a traceback."""
     from harness.tasklib import load_labelled_data
