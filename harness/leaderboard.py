@@ -194,6 +194,8 @@ def _significance(row: Row) -> str:
 def _peak_memory(record: CellRecord) -> str:
     if record.model.identity.get("backend") == "openai":
         return "— (API)"
+    if record.usage.model_calls == 0 and not record.prepare.get("training"):
+        return "— (cached)"  # every answer came from the cache: the model was never loaded
     peaks = [record.usage.peak_rss_mb or 0.0,
              ((record.prepare.get("training") or {}).get("peak_rss_bytes") or 0) / 2**20]
     return f"{max(peaks) / 1024:.1f} GiB" if max(peaks) else "n/a"
