@@ -188,7 +188,9 @@ def _significance(row: Row) -> str:
     t = row.versus_top
     if t is None:
         return "n/a"
-    return f"p={t.p_value:.3g}{' *' if t.p_value < ALPHA else ''}"
+    # A bootstrap p of 0 means "below its resolution" (1 / 1000 resamples), not zero.
+    shown = "p<0.001" if t.p_value < 0.001 and t.test == "paired bootstrap" else f"p={t.p_value:.3g}"
+    return f"{shown}{' *' if t.p_value < ALPHA else ''}"
 
 
 def _peak_memory(record: CellRecord) -> str:
