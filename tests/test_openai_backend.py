@@ -21,7 +21,7 @@ import pytest
 from harness.backends.openai_compat import (
     AdaptiveLimit,
     RetryPolicy,
-    _json_answer,
+    parse_json_reply,
     retry_after_seconds,
 )
 from harness.records import read_records
@@ -268,8 +268,9 @@ def test_judge_metrics_through_an_openai_endpoint(tmp_path: Path) -> None:
 
 
 def test_json_answers_are_unwrapped_even_when_cut_off() -> None:
-    assert _json_answer('{"answer": "refund_request"}') == "refund_request"
-    assert _json_answer('{"answer": 7}') == "7"
-    assert _json_answer('{ "answer": "Thanks for the \\"update\\", I') == 'Thanks for the "update", I'
-    assert _json_answer('{"label": "x"}') is None
-    assert _json_answer("refund_request") is None
+    assert parse_json_reply('{"answer": "refund_request"}') == ("refund_request", True)
+    assert parse_json_reply('{"answer": 7}') == ("7", True)
+    assert parse_json_reply('{ "answer": "Thanks for the \\"update\\", I') == \
+        ('Thanks for the "update", I', False)
+    assert parse_json_reply('{"label": "x"}') == (None, False)  # valid JSON, not the asked shape
+    assert parse_json_reply("refund_request") == (None, False)

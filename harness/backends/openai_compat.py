@@ -191,7 +191,9 @@ class OpenAIBackend:
             thread.join(timeout=5)
 
     # -- async core -----------------------------------------------------------------------------
-    def _client(self) -> Any:
+    def client(self, max_retries: int = 0) -> Any:
+        """An AsyncOpenAI client for this endpoint: generation uses it with our retry layer (SDK
+        retries off); the ragas judge, which drives the client itself, with the SDK's."""
         try:
             import httpx
             from openai import AsyncOpenAI
@@ -200,11 +202,11 @@ class OpenAIBackend:
                              "pip install 'rvf[openai]'") from exc
         timeout = httpx.Timeout(self.retry.attempt_timeout_s, connect=self.retry.connect_timeout_s)
         return AsyncOpenAI(api_key=self._api_key or "not-needed", base_url=self._raw_base_url,
-                           max_retries=0, timeout=timeout)
+                           max_retries=max_retries, timeout=timeout)
 
     async def _run_all(self, requests: Sequence[GenerationRequest], out: queue.Queue,
                        stop: threading.Event) -> None:
-        async with self._client() as client:
+        async with self.client() as client:
             if not self._checked:
                 await self._preflight(client)
                 self._checked = True
@@ -235,7 +237,7 @@ class OpenAIBackend:
             await client.models.list()
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
             raise EndpointError(f"cannot reach {self.base_url} ({type(exc).__name__}: "
-                                f"{self._scrub(str(exc.__cause__ or exc))}); is the server "
+                                f"{self.scrub(str(exc.__cause__ or exc))}); is the server "
                                 "running? Check --base-url / OPENAI_BASE_URL") from None
         except openai.APIStatusError as exc:
             if exc.status_code in (401, 403):
@@ -244,7 +246,7 @@ class OpenAIBackend:
 
     def _fatal(self, exc: Any) -> EndpointError:
         status = exc.status_code
-        detail = self._scrub(str(getattr(exc, "message", exc)))
+        detail = self.scrub(str(getattr(exc, "message", exc)))
         if status == 401:
             hint = f"the API key was rejected by {self.base_url}: set OPENAI_API_KEY to a valid key"
         elif status == 403:
@@ -258,7 +260,8 @@ class OpenAIBackend:
                     "credit or raise the limit; retrying will not help")
         return EndpointError(f"{hint} [{detail}]")
 
-    def _scrub(self, text: str) -> str:
+    def scrub(self, text: str) -> str:
+        """The text with the API key masked: for every message that may reach a log."""
         return text.replace(self._api_key, "***") if self._api_key else text
 
     def _body(self, request: GenerationRequest, json_mode: str) -> dict[str, Any]:
@@ -322,10 +325,10 @@ class OpenAIBackend:
                                                   else ""))
                     continue
                 if status == 400:
-                    return Generation(error=f"400 bad request: {self._scrub(str(exc))[:300]}",
+                    return Generation(error=f"400 bad request: {self.scrub(str(exc))[:300]}",
                                       latency_s=time.monotonic() - began, retries=retries)
                 if status not in RETRYABLE_STATUS and status < 500:
-                    return Generation(error=f"HTTP {status}: {self._scrub(str(exc))[:300]}",
+                    return Generation(error=f"HTTP {status}: {self.scrub(str(exc))[:300]}",
                                       latency_s=time.monotonic() - began, retries=retries)
                 rate_limited = status == 429
                 retry_after = retry_after_seconds(exc.response.headers)
@@ -359,10 +362,8 @@ class OpenAIBackend:
         if response.system_fingerprint:
             meta["system_fingerprint"] = response.system_fingerprint
         if json_mode != "off":
-            answer = _json_answer(text)
-            try:
-                json.loads(text)
-            except json.JSONDecodeError:
+            answer, complete = parse_json_reply(text)
+            if not complete:
                 meta["json_parse_failed"] = True  # parse the raw (or the cut-off) text instead
             if answer is not None:
                 text = answer
@@ -378,20 +379,21 @@ class OpenAIBackend:
 _TRUNCATED_ANSWER = re.compile(r'^\s*\{\s*"answer"\s*:\s*"((?:[^"\\]|\\.)*)')
 
 
-def _json_answer(text: str) -> str | None:
-    """The `answer` of a JSON reply, or None when the reply is not such an object.
+def parse_json_reply(text: str) -> tuple[str | None, bool]:
+    """(answer, complete) of a reply asked for as `{"answer": ...}`.
 
-    A reply cut off by the token limit (`{"answer": "a long rambl`) keeps what it has: the
-    caller still counts it as a parse failure, and the task's parser decides if it is valid.
+    complete is True only for a whole JSON object with an `answer`. A reply cut off by the token
+    limit (`{"answer": "a long rambl`) still yields what it has: it counts as a parse failure,
+    and the task's parser decides whether the text is a valid answer.
     """
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError):
         cut = _TRUNCATED_ANSWER.match(text or "")
-        return None if cut is None else cut.group(1).replace('\\"', '"')
+        return (None if cut is None else cut.group(1).replace('\\"', '"')), False
     if isinstance(data, dict) and isinstance(data.get("answer"), str | int | float):
-        return str(data["answer"])
-    return None
+        return str(data["answer"]), True
+    return None, False
 
 
 def openai_backend(name: str, base_url: str | None = None, max_concurrency: int = 8,

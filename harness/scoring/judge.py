@@ -47,13 +47,11 @@ class Judge:
                                               "no items")}
 
     async def _score_all(self, questions, answers, references, contexts):
-        from openai import AsyncOpenAI
         from ragas.llms import llm_factory
         from ragas.metrics.collections import AnswerCorrectness, Faithfulness
 
         b = self.backend
-        client = AsyncOpenAI(api_key=b._api_key or "not-needed", base_url=b._raw_base_url,
-                             timeout=b.retry.attempt_timeout_s, max_retries=b.retry.max_attempts - 1)
+        client = b.client(max_retries=b.retry.max_attempts - 1)
         llm = llm_factory(b.model, client=client, max_tokens=JUDGE_MAX_TOKENS,
                           **({"temperature": b.temperature} if b.temperature is not None else {}))
         faithfulness, correctness = Faithfulness(llm=llm), AnswerCorrectness(llm=llm,
@@ -65,7 +63,7 @@ class Judge:
                 try:
                     return float((await coro).value)
                 except Exception as exc:  # noqa: BLE001 - a failed item is counted, not fatal
-                    return b._scrub(f"{type(exc).__name__}: {exc}")[:200]
+                    return b.scrub(f"{type(exc).__name__}: {exc}")[:200]
 
         async with client:
             faith = [guarded(faithfulness.ascore(user_input=q, response=a, retrieved_contexts=list(c)))
