@@ -201,6 +201,49 @@ def leaderboard(results: Path) -> None:
 
 
 @cli.command()
+@click.option("--volume", type=click.IntRange(min=0), required=True,
+              help="Queries per month to project the cost at.")
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results"), show_default=True, help="Results directory.")
+@click.option("--amortize-months", type=click.IntRange(min=1), default=None,
+              help="Months to spread one-off training cost over (default 12; 1 = all in the "
+                   "first month).")
+def cost(volume: int, results: Path, amortize_months: int | None) -> None:
+    """Monthly cost of every measured row at --volume queries a month, training amortised."""
+    from harness.leaderboard import group_rows
+    from harness.projection import DEFAULT_AMORTIZE_MONTHS, cheapest_sentence, project
+    from harness.records import read_records
+
+    if not results.is_dir():
+        raise UsageError(f"results directory {results} does not exist")
+    months = amortize_months or DEFAULT_AMORTIZE_MONTHS
+    records, skipped = read_records(results)
+    for msg in skipped:
+        console.print(f"[yellow]left out:[/] {escape(msg)}")
+    if not records:
+        raise UsageError(f"no cell records under {results}: run `rvf run --results {results}`")
+    out = Console(width=200)
+
+    def usd(x: float | None) -> str:
+        return "unknown" if x is None else f"{x:,.2f}" if x >= 1 else f"{x:.4g}"
+
+    for (name, version, _), rows in sorted(group_rows(records, results).items()):
+        projections = [project(row, volume, months) for row in rows]
+        table = Table(title=f"{name} (v{version}): {volume:,} queries/month, training amortised "
+                            f"over {months} month(s)", title_justify="left")
+        for col in ("#", "strategy", "model", rows[0].record.primary_metric, "$/1k queries",
+                    "queries $/month", "training $", "$/month", "first month $", "note"):
+            table.add_column(col)
+        for p in projections:
+            table.add_row(str(p.rank), p.strategy, p.model,
+                          "n/a" if p.quality is None else f"{p.quality:.3f}", usd(p.per_1k_usd),
+                          usd(p.queries_usd), usd(p.training_usd), usd(p.monthly_usd),
+                          usd(p.first_month_usd), escape(p.reason))
+        out.print(table)
+        out.print(escape(cheapest_sentence(projections, volume)) + "\n")
+
+
+@cli.command()
 @click.argument("baseline", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("new", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--fail-on", "gates", multiple=True, metavar="METRIC:TOLERANCE",
