@@ -28,7 +28,7 @@ from harness.cache import CachedBackend, RequestCache
 from harness.cell import Cell
 from harness.errors import DEFAULT_MAX_ERROR_RATE, DataError, RvfError, UsageError
 from harness.pricing import DEFAULT_HARDWARE_USD_PER_HOUR, PriceTable, cell_cost
-from harness.progress import columns
+from harness.progress import columns, shared_display
 from harness.records import (
     CellRecord,
     MetricRecord,
@@ -244,7 +244,8 @@ def run_plan(cells: Sequence[Cell], results: Path, cache: RequestCache | None,
     prices = prices or PriceTable.load()
     check_results_writable(results)
     todo = cells_to_run(cells, results, summary, console, force)
-    with Progress(*columns(), console=console, transient=False) as progress:
+    with Progress(*columns(), console=console, transient=False) as progress, \
+            shared_display(progress):
         for cell in todo:
             bar = progress.add_task(cell.label, total=len(cell.samples))
             try:
