@@ -22,13 +22,12 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import Progress
 
 from harness.cache import CachedBackend, RequestCache
 from harness.cell import Cell
-from harness.errors import DEFAULT_MAX_ERROR_RATE, DataError, RvfError, UsageError
+from harness.errors import DEFAULT_MAX_ERROR_RATE, CellSkipped, DataError, RvfError, UsageError
 from harness.pricing import DEFAULT_HARDWARE_USD_PER_HOUR, PriceTable, cell_cost
-from harness.progress import columns, shared_display
+from harness.progress import live_display, shared_display
 from harness.records import (
     CellRecord,
     MetricRecord,
@@ -81,7 +80,7 @@ def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
              hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR) -> CellRecord:
     """Compute one cell (answers may come from the request cache) and write its record."""
     result = compute_cell(cell, cache, advance, on_prepare, max_error_rate, prices,
-                          hardware_usd_per_hour)
+                          hardware_usd_per_hour, results)
     write_record(results, result.record, result.rows)
     return result.record
 
@@ -90,7 +89,8 @@ def compute_cell(cell: Cell, cache: RequestCache | None,
                  advance: Callable[[int], None] = lambda n: None,
                  on_prepare: Callable[[str], None] = lambda msg: None,
                  max_error_rate: float = DEFAULT_MAX_ERROR_RATE, prices: PriceTable | None = None,
-                 hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR) -> CellResult:
+                 hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR,
+                 results: Path | None = None) -> CellResult:
     """Compute one cell from scratch (answers may come from the request cache); write nothing.
 
     Samples whose generation failed are recorded as errors, not scored; above `max_error_rate`
@@ -99,6 +99,8 @@ def compute_cell(cell: Cell, cache: RequestCache | None,
     began = time.perf_counter()
     task, samples = cell.task, cell.samples
     strategy = cell.strategy()
+    if results is not None and hasattr(strategy, "results_dir"):
+        strategy.results_dir = results  # files left for the user (hosted_ft's training file)
     on_prepare("preparing")
     prepared = strategy.prepare(task, cell.backend, cell.seed)
     backend = CachedBackend(prepared.backend, cache)
@@ -156,8 +158,9 @@ def compute_cell(cell: Cell, cache: RequestCache | None,
         system_fingerprints=sorted({p.meta["system_fingerprint"] for p in ok
                                     if p.meta.get("system_fingerprint")}))
     payload = cell.key_payload()
-    cost = cell_cost(payload["model"], [vars(p) for p in ok], prices or PriceTable.load(),
-                     hardware_usd_per_hour)
+    # Priced by the model that answered: a fine-tuned model (hosted_ft) is not its base model.
+    cost = cell_cost(prepared.backend.identity(), [vars(p) for p in ok],
+                     prices or PriceTable.load(), hardware_usd_per_hour)
     facts = dict(prepared.facts)
     if getattr(prepared.backend, "facts", None):
         facts["backend"] = dict(prepared.backend.facts)
@@ -244,8 +247,7 @@ def run_plan(cells: Sequence[Cell], results: Path, cache: RequestCache | None,
     prices = prices or PriceTable.load()
     check_results_writable(results)
     todo = cells_to_run(cells, results, summary, console, force)
-    with Progress(*columns(), console=console, transient=False) as progress, \
-            shared_display(progress):
+    with live_display(console) as progress, shared_display(progress):
         for cell in todo:
             bar = progress.add_task(cell.label, total=len(cell.samples))
             try:
@@ -255,6 +257,10 @@ def run_plan(cells: Sequence[Cell], results: Path, cache: RequestCache | None,
                         b, description=f"{c.label} [dim]{msg}[/]"),
                     max_error_rate=max_error_rate, prices=prices,
                     hardware_usd_per_hour=hardware_usd_per_hour)
+            except CellSkipped as exc:  # a dry run: it says what it did; nothing to record
+                console.print(str(exc), markup=False, highlight=False)
+                progress.update(bar, description=f"[yellow]skipped[/] {cell.label}")
+                continue
             except Exception as exc:  # noqa: BLE001 - one failing cell must not sink the plan
                 if stops_the_run(exc):
                     raise
