@@ -12,6 +12,7 @@ from harness.backends.openai_compat import openai_backend
 from harness.registry import Registry
 from harness.scoring.classification import LabelScorer
 from harness.scoring.text import QAScorer
+from harness.strategies.hosted_ft import hosted_ft
 from harness.strategies.lora import lora
 from harness.strategies.prompt import prompt
 from harness.strategies.rag import rag
@@ -24,5 +25,6 @@ def register(registry: Registry) -> None:
     registry.strategy("prompt", prompt)
     registry.strategy("lora", lora)
     registry.strategy("rag", rag)
+    registry.strategy("hosted_ft", hosted_ft)
     registry.scorer("labels", LabelScorer, "Accuracy, macro-F1 (bootstrap CIs), invalid rate.")
     registry.scorer("qa", QAScorer, "Token-F1, exact match, abstention, recall@k/MRR, ragas non-LLM.")

@@ -47,11 +47,20 @@ def lora_messages(task: Task, sample: Sample) -> list[Message]:
             {"role": "user", "content": task.format_input(sample)}]
 
 
-def select_train(task: Task, train_size: int | None, seed: int) -> list[Sample]:
+def finetuned_requests(task: Task, samples: Sequence[Sample]
+                       ) -> list[tuple[GenerationRequest, dict[str, Any]]]:
+    """Zero-shot requests to a fine-tuned model: the training turns without the answer. Shared by
+    `lora` and `hosted_ft`, so both train on and are asked exactly the same conversations."""
+    max_tokens = task.answer_space.max_answer_tokens
+    return [(GenerationRequest(tuple(lora_messages(task, s)), max_tokens), {}) for s in samples]
+
+
+def select_train(task: Task, train_size: int | None, seed: int,
+                 strategy: str = "lora") -> list[Sample]:
     """The train subset to fit: all of it, or a seeded random `train_size` kept in split order."""
     train = list(task.splits.get("train", []))
     if len(train) < MIN_TRAIN:
-        raise UsageError(f"lora: task {task.name!r} has {len(train)} sample(s) in its 'train' "
+        raise UsageError(f"{strategy}: task {task.name!r} has {len(train)} sample(s) in its 'train' "
                          f"split; fine-tuning needs at least {MIN_TRAIN}")
     if train_size is None or train_size >= len(train):
         return train
@@ -184,9 +193,7 @@ class LoraStrategy:
 
     def requests(self, task: Task, samples: Sequence[Sample]
                  ) -> list[tuple[GenerationRequest, dict[str, Any]]]:
-        max_tokens = task.answer_space.max_answer_tokens
-        return [(GenerationRequest(tuple(lora_messages(task, s)), max_tokens), {})
-                for s in samples]
+        return finetuned_requests(task, samples)
 
 
 def train_dtype(backend: Any) -> str:
