@@ -337,3 +337,16 @@ def test_arguments_parse_from_the_command_line(registry):
     assert strategy.base_model == "gpt-4o-mini-2024-07-18" and strategy.dry_run
     assert strategy.hyperparameters == {"n_epochs": 4, "learning_rate_multiplier": 0.5}
     assert strategy.train_size is None
+
+
+def test_a_refused_request_is_bad_usage_without_the_key(registry, tmp_path, monkeypatch):
+    from harness.backends.openai_compat import openai_backend
+
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    with FtServer(require_key="sk-the-right-one") as server:
+        strategy = hosted_ft()
+        strategy.results_dir = tmp_path
+        with pytest.raises(UsageError, match="answered 401") as err:
+            strategy.prepare(registry.make("task", "hr_policy_qa"),
+                             openai_backend(BASE, base_url=server.url), 0)
+    assert API_KEY not in str(err.value) and server.files == {} and server.jobs == {}
