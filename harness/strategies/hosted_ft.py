@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from harness.backends.openai_compat import OpenAIBackend
 from harness.cache import canonical_json
 from harness.errors import CellSkipped, RvfError, UsageError
@@ -274,14 +276,10 @@ class HostedFTStrategy:
     results_dir: Path | None = None
 
     def base_for(self, backend: Backend) -> str:
+        """base_model=, else the openai/ model, else (a dry run only) DEFAULT_BASE_MODEL."""
         if self.base_model:
             return self.base_model
-        if isinstance(backend, OpenAIBackend):
-            return backend.model
-        if self.dry_run:
-            return DEFAULT_BASE_MODEL
-        raise UsageError(f"hosted_ft: needs a hosted model to fine-tune: --model openai/<base "
-                         f"model> (or base_model=...) with an endpoint; got {backend.spec!r}")
+        return backend.model if isinstance(backend, OpenAIBackend) else DEFAULT_BASE_MODEL
 
     def prepare(self, task: Task, backend: Backend, seed: int) -> Prepared:
         hosted = isinstance(backend, OpenAIBackend)
@@ -305,11 +303,14 @@ class HostedFTStrategy:
         request = {"endpoint": endpoint, "model": base, "training_file_sha256": sha,
                    "hyperparameters": self.hyperparameters, "suffix": self.suffix, "seed": seed}
         key = job_key(request)
-        job = read_job(key)
-        cache_hit = job is not None and job["status"] == "succeeded"
-        if not cache_hit:
-            job = asyncio.run(run_job(backend, path, key, request, job, self.poll_interval_s,
-                                      self.poll_timeout_s))
+        jobs_dir().mkdir(parents=True, exist_ok=True)
+        # One job per key even when two runs start together: the second waits, then reuses it.
+        with FileLock(str(jobs_dir() / f"{key}.lock")):
+            job = read_job(key)
+            cache_hit = job is not None and job["status"] == "succeeded"
+            if not cache_hit:
+                job = asyncio.run(run_job(backend, path, key, request, job,
+                                          self.poll_interval_s, self.poll_timeout_s))
         trained = job["trained_tokens"]
         training = {
             "base_model": base, "endpoint": endpoint, "job_id": job["job_id"], "job_key": key,
