@@ -40,7 +40,8 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return f"{self.task_name} / {self.strategy_name} / {self.model} / seed {self.seed}"
+        args = "".join(f" {k}={v}" for k, v in sorted(self.strategy_args.items()))
+        return f"{self.task_name} / {self.strategy_name}{args} / {self.model} / seed {self.seed}"
 
     @cached_property
     def task(self) -> Task:
