@@ -9,6 +9,8 @@ cost), then one table per task:
   for 0/1 per-sample scores, a paired bootstrap otherwise; `harness/scoring/paired.py`), with `*`
   when p < 0.05;
 - cost: $/1k queries from the record; training $ and time from the lora training record;
+- peak mem: the process's peak resident memory (training included); model file: the size of the
+  local model's files (a GGUF file, an HF folder), from the backend's facts in the record;
 - break-even volume: the number of queries after which the row's total cost (training + queries)
   is below that of every alternative that is cheaper to start and of equal or better quality
   (higher primary metric, or not significantly different); "never" when its per-query cost is not
@@ -203,6 +205,16 @@ def _peak_memory(record: CellRecord) -> str:
     return f"{max(peaks) / 1024:.1f} GiB" if max(peaks) else "n/a"
 
 
+def _model_file(record: CellRecord) -> str:
+    """Size of the model files a local backend loaded (a GGUF file, an HF folder)."""
+    if record.model.identity.get("backend") == "openai":
+        return "— (API)"
+    size = (record.prepare.get("backend") or {}).get("model_file_bytes")
+    if not size:
+        return "—"
+    return f"{size / 2**20:.0f} MiB" if size < 2**30 else f"{size / 2**30:.1f} GiB"
+
+
 def _error_rate(record: CellRecord) -> str:
     total = record.task.n + record.usage.errors
     return _fmt(record.usage.errors / total if total else None)
@@ -219,7 +231,7 @@ def task_table(rows: list[Row]) -> list[str]:
     primary = rows[0].record.primary_metric
     header = ["#", "strategy", "model", f"{primary} [95% CI]", "vs #1", "n", "invalid", "errors",
               "in tok/q", "out tok/q", "$/1k queries", "p50 s", "p95 s", "training $",
-              "training time", "peak mem", "break-even volume"]
+              "training time", "peak mem", "model file", "break-even volume"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in rows:
         r, t = row.record, row.training
@@ -229,7 +241,8 @@ def task_table(rows: list[Row]) -> list[str]:
                  _usd(r.cost_per_1k_queries_usd), _fmt(r.usage.latency_p50_s, 2),
                  _fmt(r.usage.latency_p95_s, 2),
                  _usd(t["training_cost_usd"]) if "training_cost_usd" in t else "—",
-                 _duration(t.get("wall_seconds")), _peak_memory(r), break_even(row, rows)]
+                 _duration(t.get("wall_seconds")), _peak_memory(r), _model_file(r),
+                 break_even(row, rows)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return lines
 

@@ -24,7 +24,7 @@ def scores_with(right: set[int]) -> list[dict]:
 
 def add(results: Path, key: str, strategy: str, quality: float, right: set[int],
         cost_per_1k: float | None, training_usd: float | None = None, model: str = "openai/big",
-        train_examples: int | None = None, k: int = 1) -> None:
+        train_examples: int | None = None, k: int = 1, model_file_bytes: int | None = None) -> None:
     rec = make_record(key, strategy, quality)
     rec.strategy.args = {"k": k}
     rec.model.spec = model
@@ -35,6 +35,8 @@ def add(results: Path, key: str, strategy: str, quality: float, right: set[int],
         rec.prepare = {"training": {"training_cost_usd": training_usd, "wall_seconds": 5400,
                                     "adapter_key": key * 8, "peak_rss_bytes": 3 * 2**30,
                                     "train_examples": train_examples or 2400}}
+    if model_file_bytes is not None:
+        rec.prepare["backend"] = {"model_file_bytes": model_file_bytes}
     write_record(results, rec, scores_with(right))
 
 
@@ -45,7 +47,7 @@ def board(tmp_path: Path) -> str:
     add(tmp_path, "rag", "rag", 0.90, set(range(90)), cost_per_1k=3.0)
     add(tmp_path, "prm", "prompt", 0.80, set(range(80)) | {90, 91}, cost_per_1k=2.0)
     add(tmp_path, "lra", "lora", 0.78, set(range(78)), cost_per_1k=0.05, training_usd=1.5,
-        model="local/small")
+        model="local/small", model_file_bytes=98_362_432)
     add(tmp_path, "bad", "prompt", 0.50, set(range(50)), cost_per_1k=2.5, k=0)  # dominated
     path, rows, skipped = write_leaderboard(tmp_path)
     assert rows == 4 and skipped == []
@@ -70,14 +72,28 @@ def test_ranking_significance_and_costs(board: str) -> None:
     assert rows[2][2] == "local/small + LoRA lralralr"
 
 
+def test_model_file_column(board: str, tmp_path: Path) -> None:
+    rows = table_rows(board)
+    header = next(ln for ln in board[board.index("## toy (v1)"):].splitlines() if ln.startswith("| #"))
+    assert header.strip("| ").split(" | ")[16] == "model file"
+    assert rows[2][16] == "94 MiB"  # 98,362,432 bytes, the bundled SmolLM2 Q4_1 GGUF
+    assert rows[0][16] == "— (API)"  # an openai/ row loads no model file
+    add(tmp_path, "big", "prompt", 0.95, set(range(95)), cost_per_1k=0.1, model="hf/big",
+        model_file_bytes=int(2.5 * 2**30))
+    add(tmp_path, "nof", "prompt", 0.94, set(range(94)), cost_per_1k=0.1, model="hf/old")
+    rows = table_rows(write_leaderboard(tmp_path)[0].read_text())
+    assert (rows[0][2], rows[0][16]) == ("hf/big", "2.5 GiB")
+    assert (rows[1][2], rows[1][16]) == ("hf/old", "—")  # a record written before the column
+
+
 def test_break_even_volume(board: str) -> None:
     rows = table_rows(board)
     # lora: $1.50 to start, $0.00005 per query. Cheaper to start and as good: rag (0.90) and
     # prompt (0.80 >= 0.78). vs prompt: 1.5 / (0.002 - 0.00005) = 769.2 -> 770 queries;
     # vs rag: 1.5 / (0.003 - 0.00005) = 508.5 -> 509. Below both only after 770.
-    assert rows[2][16] == "770 q (vs #2 prompt / openai/big)"
+    assert rows[2][17] == "770 q (vs #2 prompt / openai/big)"
     # Rows that train nothing have no cheaper-to-start rival.
-    assert rows[0][16] == rows[1][16] == "—"
+    assert rows[0][17] == rows[1][17] == "—"
 
 
 def test_summary_and_pareto(board: str) -> None:

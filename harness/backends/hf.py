@@ -84,6 +84,14 @@ class HFBackend:
                 self._identity["adapter"] = fingerprint_dir(self.adapter)
         return self._identity
 
+    @property
+    def facts(self) -> dict[str, Any]:
+        """For the cell record (outside every key): the size of a local model folder's files."""
+        folder = Path(self.path) if self.path else None
+        if folder is None or not folder.is_dir():
+            return {}
+        return {"model_file_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())}
+
     def with_adapter(self, adapter: Path) -> HFBackend:
         """The same base model with a peft adapter on top (used by the lora strategy)."""
         return HFBackend(self.spec, self.path, self.dtype, self.batch_size, adapter)
