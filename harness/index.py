@@ -138,17 +138,21 @@ class Embedder:
         out = np.zeros((len(texts), dim), np.float32)
         if not texts:
             return out
+        # Longest first across all texts, as sentence-transformers itself orders one encode() call:
+        # batched in the given order, each batch would pad to a random long text (the benchmark's
+        # indexing row measured that at about a fifth of the embedding time on ticket texts).
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         batches = range(0, len(texts), EMBED_BATCH)
         show = progress and len(texts) > EMBED_BATCH  # no bar for a handful of queries
         bar = progress_bar(f"embedding {len(texts)} {what}", len(texts)) if show else nullcontext()
         with bar as update:
             for start in batches:
-                chunk = texts[start:start + EMBED_BATCH]
-                out[start:start + len(chunk)] = model.encode(
-                    chunk, batch_size=EMBED_BATCH, normalize_embeddings=True,
+                rows = order[start:start + EMBED_BATCH]
+                out[rows] = model.encode(
+                    [texts[i] for i in rows], batch_size=EMBED_BATCH, normalize_embeddings=True,
                     convert_to_numpy=True, show_progress_bar=False)
                 if update:
-                    update(advance=len(chunk))
+                    update(advance=len(rows))
         self.embedded += len(texts)
         return out
 
