@@ -1,0 +1,151 @@
+"""`python -m bench`: run the measurements, write results/BENCHMARKS.md, print the table.
+
+    python -m bench                      # every row, published sizes -> results/BENCHMARKS.md
+    python -m bench --quick              # smoke run, tiny sizes -> a temporary file
+    python -m bench --only lora --only 4 # selected rows; the other rows of --out are kept
+    python -m bench --profile prof/      # also write pyinstrument profiles of rvf's side
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.workload import go_offline
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "results" / "BENCHMARKS.md"
+DATA_MARK = "<!-- bench-data"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from bench.measure import ALIASES, MEASUREMENTS
+
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny sizes, one or two repetitions")
+    p.add_argument("--only", action="append", default=[], metavar="ROW",
+                   help=f"run only this row (repeatable): {', '.join(MEASUREMENTS)} or 1-6")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"markdown report (default {DEFAULT_OUT.relative_to(ROOT)}; with --quick "
+                        "a file in the temp dir)")
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                   help="write pyinstrument text profiles of rvf's side of each row here")
+    p.add_argument("--work", type=Path, default=None,
+                   help="scratch folder (default: a temp dir, removed at the end)")
+    args = p.parse_args(argv)
+    names = []
+    for item in args.only:
+        for name in item.split(","):
+            name = ALIASES.get(name.strip(), name.strip())
+            if name not in MEASUREMENTS:
+                p.error(f"unknown row {name!r}; choose from {', '.join(MEASUREMENTS)} or 1-6")
+            names.append(name)
+    args.names = [n for n in MEASUREMENTS if n in names] if names else list(MEASUREMENTS)
+    if args.out is None:
+        args.out = (Path(tempfile.gettempdir()) / "rvf-bench" / "BENCHMARKS.quick.md"
+                    if args.quick else DEFAULT_OUT)
+    return args
+
+
+def previous_rows(path: Path) -> list:
+    """The rows stored in an earlier report (its embedded data), to keep the ones not re-run."""
+    from bench.report import Row
+    from bench.timing import LoadWindow
+
+    if not path.exists():
+        return []
+    m = re.search(re.escape(DATA_MARK) + r"\n(.*?)\n-->", path.read_text(encoding="utf-8"), re.S)
+    if not m:
+        return []
+    rows = []
+    for d in json.loads(m.group(1))["rows"]:
+        load = d.pop("load", None)
+        row = Row(**d)
+        if load:
+            row.load = LoadWindow(tuple(load[0]) if load[0] else None,
+                                  tuple(load[1]) if load[1] else None)
+        rows.append(row)
+    return rows
+
+
+def row_data(rows: list) -> str:
+    def one(r) -> dict:
+        return {"key": r.key, "title": r.title, "samples": r.samples, "goal": r.goal,
+                "unit": r.unit, "details": r.details, "skipped": r.skipped,
+                "load": [r.load.start, r.load.end] if r.load else None}
+    return f"{DATA_MARK}\n{json.dumps({'rows': [one(r) for r in rows]})}\n-->\n"
+
+
+COMMAND = "tox -e bench"
+
+
+def write_report(out: Path, rows: list, machine: dict, sizes: list[str], notes: list[str],
+                 wall_seconds: float | None) -> None:
+    from bench.report import render, write_atomic
+
+    text = render(rows, machine, COMMAND, sizes, notes, wall_seconds)
+    write_atomic(out, text + "\n" + row_data(rows))
+
+
+def order(key: str) -> tuple[int, str]:
+    m = re.match(r"(\d+)(.*)", key)
+    return (int(m.group(1)), m.group(2)) if m else (99, key)
+
+
+def main(argv: list[str] | None = None) -> int:
+    go_offline()
+    args = parse_args(argv)
+    from bench.measure import FULL, MEASUREMENTS, QUICK, Context
+    from bench.report import table
+    from bench.timing import machine_facts
+    from harness.backends.local import resolve
+
+    sizes = QUICK if args.quick else FULL
+    began = time.perf_counter()
+    machine = machine_facts()
+    print("machine:", ", ".join(f"{k} {v}" for k, v in machine.items()), flush=True)
+    model_dir = resolve("smollm2-135m-instruct")  # converted once, outside every measurement
+    work = args.work or Path(tempfile.mkdtemp(prefix="rvf-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    ctx = Context(sizes, work, model_dir.parent, args.profile)
+    kept = [] if args.quick else previous_rows(args.out)
+    given = " ".join(argv if argv is not None else sys.argv[1:])
+    written_by = f"written by `python -m bench{' ' + given if given else ''}`"
+    rows: dict[str, object] = {r.key: r for r in kept}
+    mine: dict[str, object] = {}  # the rows measured by this run
+    notes = [
+        "The machine is shared: other jobs (a LoRA training run, other sessions' tests) ran at "
+        "the same time, so absolute times are inflated and noisy; the load column shows the "
+        "1-minute load average (2 cores: 2.0 is a full machine) at the start and end of each "
+        "row. Ratios pair A and B runs taken back to back, so both sides see similar load.",
+        "Nothing here is a timed test: goals are reported, not asserted.",
+    ]
+    try:
+        for name in args.names:
+            print(f"\n== {name} ==", flush=True)
+            t = time.perf_counter()
+            for row in MEASUREMENTS[name](ctx):
+                row.details.append(written_by)
+                rows[row.key] = mine[row.key] = row
+                print(table([row]).splitlines()[-1], flush=True)
+            print(f"({time.perf_counter() - t:.0f} s)", flush=True)
+            if not args.quick:  # another `--only` run may have written rows meanwhile: keep them
+                rows = {**{r.key: r for r in previous_rows(args.out)}, **mine}
+            ordered = sorted(rows.values(), key=lambda r: order(r.key))
+            write_report(args.out, ordered, machine, sizes.describe(), notes,
+                         time.perf_counter() - began if not kept else None)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print("\n" + table(sorted(rows.values(), key=lambda r: order(r.key))))
+    print(f"\nwrote {args.out} ({time.perf_counter() - began:.0f} s)")
+    return 0

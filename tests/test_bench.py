@@ -1,0 +1,106 @@
+"""The benchmark machinery (bench/), not its numbers: nothing here is timed.
+
+The helpers (median/min/max, paired ratios, goals), the markdown report and its stored data, the
+lm-eval task export, and one real measurement in its quickest form (row 4, indexing 16 tickets)
+written end to end by `python -m bench --quick --only index`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bench import lmeval, measure
+from bench.report import COLUMNS, Row, render, table, write_atomic
+from bench.run import main, previous_rows, row_data
+from bench.timing import LoadWindow, Stats, interleaved, machine_facts, ratios
+
+
+def _table_rows(markdown: str) -> list[list[str]]:
+    """The cells of every table row after the header and separator."""
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert lines[0] == "| " + " | ".join(COLUMNS) + " |"
+    assert re.fullmatch(r"\|(---\|)+", lines[1]) and lines[1].count("---") == len(COLUMNS)
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[2:]]
+
+
+def test_stats_and_paired_ratios():
+    assert Stats.of([3.0, 1.0, 2.0]) == Stats(2.0, 1.0, 3.0, 3)
+    assert Stats.of([1.0, 2.0]).median == 1.5
+    with pytest.raises(ValueError):
+        Stats.of([])
+    assert ratios([(2.0, 1.0), (3.0, 4.0)]) == [2.0, 0.75]
+    calls: list[str] = []
+    pairs = interleaved(lambda: calls.append("a") or 1.0, lambda: calls.append("b") or 2.0, 3,
+                        warmup=lambda: calls.append("w"))
+    assert calls == ["w", "a", "b", "a", "b", "a", "b"]  # warm-up first, then A B interleaved
+    assert pairs == [(1.0, 2.0)] * 3
+
+
+def test_goals_and_table_structure():
+    rows = [Row("1", "lower is better", [1.2, 0.9, 1.0], "<= 1.05", load=LoadWindow((1.0, 1, 1))),
+            Row("4", "higher is better", [0.8, 0.85], ">= 0.9"),
+            Row("6a", "a time", [700.0], "<= 600", unit="s"),
+            Row("2", "not run", [], "<= 0.8", skipped="lm-eval is not installed")]
+    assert [r.met() for r in rows] == [True, False, False, None]
+    cells = _table_rows(table(rows))
+    assert all(len(c) == len(COLUMNS) for c in cells)
+    assert cells[0][:8] == ["1", "lower is better", "1.000", "0.900", "1.200", "3", "<= 1.05", "yes"]
+    assert cells[1][2:8] == ["0.825", "0.800", "0.850", "2", ">= 0.9", "**no**"]
+    assert cells[2][2] == "700 s" and cells[2][6] == "<= 600 s" and cells[2][7] == "**no**"
+    assert cells[3][5] == "0" and cells[3][7].startswith("not measured: lm-eval")
+
+
+def test_report_is_written_atomically_and_keeps_its_rows(tmp_path: Path):
+    rows = [Row("3", "warm / cold", [0.02, 0.04, 0.03], "<= 0.03", load=LoadWindow((1.5, 1, 1)),
+                details=["median seconds: first 40, second 1.2"])]
+    rows[0].load.close()
+    text = render(rows, machine_facts(), "tox -e bench", ["3: limit 8"], ["shared machine"])
+    out = tmp_path / "BENCHMARKS.md"
+    write_atomic(out, text + "\n" + row_data(rows))
+    assert [p.name for p in tmp_path.iterdir()] == ["BENCHMARKS.md"]  # no temporary file left
+    written = out.read_text()
+    assert "Regenerate: `tox -e bench`" in written and "- cores: " in written
+    assert "median seconds: first 40, second 1.2" in written
+    again = previous_rows(out)
+    assert [(r.key, r.samples, r.goal) for r in again] == [("3", [0.02, 0.04, 0.03], "<= 0.03")]
+    assert again[0].load.start[0] == 1.5 and again[0].met() is True
+
+
+def test_lm_eval_task_export(tmp_path: Path):
+    data = lmeval.export_task(tmp_path, ["t1", "t2"], ["<|im_start|>user\nhi<|im_end|>\n", "b"],
+                              ["refund_request", "other"], 16, "<|im_end|>")
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    assert rows[0] == {"id": "t1", "prompt": "<|im_start|>user\nhi<|im_end|>\n",
+                       "target": "refund_request"}
+    config = json.loads((tmp_path / f"{lmeval.TASK_NAME}.yaml").read_text())
+    assert config["dataset_kwargs"]["data_files"]["test"] == str(data)
+    assert config["generation_kwargs"] == {"until": ["<|im_end|>"], "max_gen_toks": 16,
+                                           "do_sample": False}
+    if importlib.util.find_spec("lm_eval") is None:
+        return  # lm-eval is installed by `tox -e bench` only
+    from lm_eval.tasks import TaskManager
+
+    tasks = TaskManager(include_path=str(tmp_path)).load([lmeval.TASK_NAME])
+    assert lmeval.TASK_NAME in str(tasks)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("chromadb") is None
+                    or importlib.util.find_spec("sentence_transformers") is None,
+                    reason="needs the rag extra")
+def test_quickest_real_measurement_writes_the_report(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(measure, "QUICK", replace(measure.QUICK, index_docs=16, index_reps=1))
+    out = tmp_path / "BENCHMARKS.md"
+    assert main(["--quick", "--only", "4", "--out", str(out), "--work", str(tmp_path / "w")]) == 0
+    text = out.read_text()
+    (row,) = _table_rows(text)
+    assert row[0] == "4" and row[5] == "1" and row[6] == ">= 0.9"
+    assert float(row[2]) > 0 and row[7] in ("yes", "**no**")
+    assert re.search(r"\d+(\.\d+)? → \d+(\.\d+)?", row[8])  # load at start and end
+    assert "16 documents -> 16 chunks" in text
+    assert [r.key for r in previous_rows(out)] == ["4"]
