@@ -17,7 +17,10 @@ One writer at a time. A finished index is a folder holding `index.json`; it only
 final name by an atomic rename of a completely built `.<key>.partial-*` folder, and is never
 written again. Builders take a file lock (`<key>.lock`) and re-check after acquiring it, so two
 runs racing for the same key build it once: the second waits, then reuses it (`cache_hit`). A
-build that dies leaves only a partial folder, which the next builder removes.
+build that dies leaves only a partial folder, which the next builder removes, and its embeddings:
+each batch is checkpointed in `.<key>.embeddings.sqlite` as it is computed (`EmbeddingCheckpoint`),
+so the re-run embeds only what is missing (a 74,719-document code set takes long on a CPU). The
+checkpoint is deleted once the index is in place.
 
 Recall. ef_search is set so that HNSW results match exact (brute-force) search: at build time the
 index is probed with `RECALL_PROBES` synthetic queries (midpoints of random chunk pairs) and the
@@ -108,6 +111,7 @@ class Embedder:
         self.name = name
         self.target, self.identity = resolve_embedding_model(name)
         self.embedded = 0  # texts embedded by this object (tests assert a reuse embeds no corpus)
+        self.reused = 0  # texts taken from an embedding checkpoint instead
 
     @property
     def model(self) -> Any:
@@ -129,32 +133,93 @@ class Embedder:
         """The model's own tokenization (what `SentenceSplitter(tokenizer=...)` counts)."""
         return self.model.tokenizer.tokenize(text)
 
-    def encode(self, texts: Sequence[str], what: str = "texts", progress: bool = True) -> np.ndarray:
-        """Unit-normalised float32 embeddings, in batches, with a progress bar on stderr."""
+    def encode(self, texts: Sequence[str], what: str = "texts", progress: bool = True,
+               checkpoint: EmbeddingCheckpoint | None = None) -> np.ndarray:
+        """Unit-normalised float32 embeddings, in batches, with a progress bar on stderr.
+
+        With a `checkpoint`, texts it already holds are not embedded again and every new batch is
+        saved to it as soon as it is computed.
+        """
         texts = list(texts)
         model = self.model
         dim = (model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
                else model.get_sentence_embedding_dimension())
         out = np.zeros((len(texts), dim), np.float32)
-        if not texts:
+        hashes = [_text_hash(t) for t in texts] if checkpoint is not None else []
+        todo = list(range(len(texts)))
+        if checkpoint is not None:
+            saved = checkpoint.load(hashes, dim)
+            for i, h in enumerate(hashes):
+                if h in saved:
+                    out[i] = saved[h]
+            todo = [i for i, h in enumerate(hashes) if h not in saved]
+            self.reused += len(texts) - len(todo)
+        if not todo:
             return out
         # Longest first across all texts, as sentence-transformers itself orders one encode() call:
         # batched in the given order, each batch would pad to a random long text (the benchmark's
         # indexing row measured that at about a fifth of the embedding time on ticket texts).
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        batches = range(0, len(texts), EMBED_BATCH)
-        show = progress and len(texts) > EMBED_BATCH  # no bar for a handful of queries
-        bar = progress_bar(f"embedding {len(texts)} {what}", len(texts)) if show else nullcontext()
+        order = sorted(todo, key=lambda i: -len(texts[i]))
+        batches = range(0, len(order), EMBED_BATCH)
+        show = progress and len(order) > EMBED_BATCH  # no bar for a handful of queries
+        reused = f" ({len(texts) - len(order)} from a checkpoint)" if len(order) < len(texts) else ""
+        bar = progress_bar(f"embedding {len(order)} {what}{reused}", len(order)) if show \
+            else nullcontext()
         with bar as update:
             for start in batches:
                 rows = order[start:start + EMBED_BATCH]
                 out[rows] = model.encode(
                     [texts[i] for i in rows], batch_size=EMBED_BATCH, normalize_embeddings=True,
                     convert_to_numpy=True, show_progress_bar=False)
+                if checkpoint is not None:
+                    checkpoint.save([hashes[i] for i in rows], out[rows])
                 if update:
                     update(advance=len(rows))
-        self.embedded += len(texts)
+        self.embedded += len(order)
         return out
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class EmbeddingCheckpoint:
+    """The embeddings an unfinished index build has computed so far, by text hash (SQLite, WAL).
+
+    One file per index key (the key fixes the embedding model), committed after every batch, so
+    a build killed after 50,000 of 74,719 chunks resumes at 50,000.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import sqlite3
+
+        self.path = path
+        self.db = sqlite3.connect(str(path), timeout=60)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, vec BLOB)")
+        self.db.commit()
+
+    def load(self, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+        wanted, found = set(hashes), {}
+        for h, blob in self.db.execute("SELECT hash, vec FROM vectors"):
+            vec = np.frombuffer(blob, np.float32)
+            if h in wanted and vec.shape == (dim,):  # a wrong-sized row is ignored, not trusted
+                found[h] = vec
+        return found
+
+    def save(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                            [(h, np.asarray(v, np.float32).tobytes())
+                             for h, v in zip(hashes, vectors, strict=True)])
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def delete(self) -> None:
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
 
 # -- corpus and chunks ------------------------------------------------------------------------------
@@ -324,14 +389,17 @@ def _open(path: Path) -> ChromaIndex:
 
 
 def _build(tmp: Path, key: str, docs: Sequence[Document], corpus_hash: str, spec: IndexSpec,
-           embedder: Embedder, where: str) -> dict[str, Any]:
+           embedder: Embedder, where: str, checkpoint: EmbeddingCheckpoint) -> dict[str, Any]:
     if spec.chunk_size > embedder.max_tokens:  # loads the model: not part of build time
         raise UsageError(f"chunk_size {spec.chunk_size} is above what the embedding model reads "
                          f"({embedder.max_tokens} tokens): chunk tails would be ignored")
     began = time.perf_counter()
     chunks = chunk_corpus(docs, spec.chunk_size, spec.chunk_overlap, embedder.count_tokens)
     embed_began = time.perf_counter()
-    vectors = embedder.encode([c.text for c in chunks], what=f"chunks of {where}")
+    reused_before = embedder.reused
+    vectors = embedder.encode([c.text for c in chunks], what=f"chunks of {where}",
+                              checkpoint=checkpoint)
+    resumed = embedder.reused - reused_before
     embed_seconds = time.perf_counter() - embed_began
     client = _client(tmp)
     try:
@@ -357,6 +425,7 @@ def _build(tmp: Path, key: str, docs: Sequence[Document], corpus_hash: str, spec
             "embedding": embedder.identity, "embedding_dim": int(vectors.shape[1]),
             "build_seconds": round(time.perf_counter() - began, 3),
             "embed_seconds": round(embed_seconds, 3),
+            "embeddings_from_checkpoint": resumed,
             "ann_recall_vs_exact": {"k": k, "probes": RECALL_PROBES, "recall": round(recall, 4)},
             "chromadb": chromadb.__version__,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -388,11 +457,15 @@ def open_or_build(docs: Sequence[Document], embedder: Embedder, spec: IndexSpec,
                     for stale in [*root.glob(f".{key}.partial-*"), final]:
                         shutil.rmtree(stale, ignore_errors=True)  # dead builders' leftovers
                     tmp = root / f".{key}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                    checkpoint = EmbeddingCheckpoint(root / f".{key}.embeddings.sqlite")
                     try:
-                        facts = _build(tmp, key, docs, corpus_hash, spec, embedder, where)
+                        facts = _build(tmp, key, docs, corpus_hash, spec, embedder, where,
+                                       checkpoint)
                         (tmp / "index.json").write_text(json.dumps(facts, indent=2))
                         os.rename(tmp, final)
+                        checkpoint.delete()  # the index holds the vectors now
                     finally:
+                        checkpoint.close()
                         shutil.rmtree(tmp, ignore_errors=True)
         except Timeout:
             raise UsageError(f"another run has been building index {key} for over {lock_timeout:.0f} s "

@@ -162,3 +162,33 @@ def test_rag_on_hr_policy_qa_generates_from_retrieved_context(hr, smol):
     answers = [hr.parse(gens[i].text) for i in range(len(samples))]
     m = QAScorer(ragas=False)(hr, samples, answers, seed=0, extras=[e for _, e in planned])
     assert m["token_f1"].value is not None and m["recall_at_k"].value is not None
+
+
+def test_a_killed_build_resumes_from_its_embedding_checkpoint(embedder, tmp_path, monkeypatch):
+    docs = small_corpus(150)  # > 2 batches of 64 chunks
+    model = embedder.model
+    real_encode = type(model).encode
+    calls = {"n": 0}
+
+    def dies_on_the_third_batch(self, texts, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # what Ctrl-C or a kill does mid-build
+        return real_encode(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "encode", dies_on_the_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        open_or_build(docs, embedder, IndexSpec(), root=tmp_path)
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # no half-built index
+    assert list(tmp_path.glob(".*.embeddings.sqlite"))  # but the two finished batches are kept
+    monkeypatch.setattr(type(model), "encode", real_encode)
+
+    before = embedder.embedded
+    index, facts = open_or_build(docs, embedder, IndexSpec(), root=tmp_path)
+    assert facts["embeddings_from_checkpoint"] == 128
+    assert facts["embedded_chunks"] == embedder.embedded - before == facts["n_chunks"] - 128
+    assert not list(tmp_path.glob(".*.embeddings.sqlite*"))  # deleted once the index exists
+    # The resumed index answers like one built in a single go.
+    fresh, _ = open_or_build(docs, embedder, IndexSpec(), root=tmp_path / "fresh")
+    probe = embedder.encode(["units of travel approved by manager 7"], progress=False)
+    assert [h.id for h in index.query(probe, 5)[0]] == [h.id for h in fresh.query(probe, 5)[0]]
