@@ -28,6 +28,7 @@ class Row:
     load: LoadWindow | None = None
     details: list[str] = field(default_factory=list)  # markdown bullets for the details section
     skipped: str | None = None  # why it was not measured
+    bound: str = ""  # ">" when the samples are lower bounds (a run stopped at a time cap)
 
     @property
     def stats(self) -> Stats | None:
@@ -38,7 +39,10 @@ class Row:
         if self.stats is None:
             return None
         op, value = self.goal.split()
-        return GOALS[op](self.stats.median, float(value))
+        met = GOALS[op](self.stats.median, float(value))
+        if self.bound == ">" and op == "<=" and met:
+            return None  # stopped below the goal: whether it would have met it is unknown
+        return met
 
     def cells(self) -> list[str]:
         goal = f"{self.goal}{' ' + self.unit if self.unit else ''}"
@@ -47,8 +51,10 @@ class Row:
             return [self.key, self.title, "—", "—", "—", "0", goal,
                     f"not measured: {self.skipped or 'no samples'}", load]
         s = self.stats
-        return [self.key, self.title, fmt(s.median, self.unit), fmt(s.min, self.unit),
-                fmt(s.max, self.unit), str(s.n), goal, "yes" if self.met() else "**no**", load]
+        b = f"{self.bound} " if self.bound else ""
+        met = {True: "yes", False: "**no**", None: "unknown"}[self.met()]
+        return [self.key, self.title, b + fmt(s.median, self.unit), b + fmt(s.min, self.unit),
+                b + fmt(s.max, self.unit), str(s.n), goal, met, load]
 
 
 def fmt(value: float, unit: str = "") -> str:

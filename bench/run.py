@@ -37,6 +37,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "a file in the temp dir)")
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
                    help="write pyinstrument text profiles of rvf's side of each row here")
+    p.add_argument("--render", action="store_true",
+                   help="measure nothing: re-render --out from the rows stored in it")
+    p.add_argument("--note", action="append", default=[], metavar="TEXT",
+                   help="a line for the report's Notes section (repeatable; kept by later runs)")
     p.add_argument("--work", type=Path, default=None,
                    help="scratch folder (default: a temp dir, removed at the end)")
     args = p.parse_args(argv)
@@ -65,9 +69,10 @@ def previous_rows(path: Path) -> list:
     if not m:
         return []
     rows = []
+    known = set(Row.__dataclass_fields__)
     for d in json.loads(m.group(1))["rows"]:
         load = d.pop("load", None)
-        row = Row(**d)
+        row = Row(**{k: v for k, v in d.items() if k in known})
         if load:
             row.load = LoadWindow(tuple(load[0]) if load[0] else None,
                                   tuple(load[1]) if load[1] else None)
@@ -75,23 +80,41 @@ def previous_rows(path: Path) -> list:
     return rows
 
 
-def row_data(rows: list) -> str:
+def previous_notes(path: Path) -> list[str]:
+    """The extra notes (--note) stored in an earlier report."""
+    if not path.exists():
+        return []
+    m = re.search(re.escape(DATA_MARK) + r"\n(.*?)\n-->", path.read_text(encoding="utf-8"), re.S)
+    return list(json.loads(m.group(1)).get("notes", [])) if m else []
+
+
+def row_data(rows: list, notes: list[str] = ()) -> str:
     def one(r) -> dict:
         return {"key": r.key, "title": r.title, "samples": r.samples, "goal": r.goal,
-                "unit": r.unit, "details": r.details, "skipped": r.skipped,
+                "unit": r.unit, "details": r.details, "skipped": r.skipped, "bound": r.bound,
                 "load": [r.load.start, r.load.end] if r.load else None}
-    return f"{DATA_MARK}\n{json.dumps({'rows': [one(r) for r in rows]})}\n-->\n"
+    data = {"rows": [one(r) for r in rows], "notes": list(notes)}
+    return f"{DATA_MARK}\n{json.dumps(data)}\n-->\n"
 
 
 COMMAND = "tox -e bench"
 
 
-def write_report(out: Path, rows: list, machine: dict, sizes: list[str], notes: list[str],
+NOTES = [
+    "The machine is shared: other jobs (a LoRA training run, other sessions' tests) ran at "
+    "the same time, so absolute times are inflated and noisy; the load column shows the "
+    "1-minute load average (2 cores: 2.0 is a full machine) at the start and end of each "
+    "row. Ratios pair A and B runs taken back to back, so both sides see similar load.",
+    "Nothing here is a timed test: goals are reported, not asserted.",
+]
+
+
+def write_report(out: Path, rows: list, machine: dict, sizes: list[str], extra: list[str],
                  wall_seconds: float | None) -> None:
     from bench.report import render, write_atomic
 
-    text = render(rows, machine, COMMAND, sizes, notes, wall_seconds)
-    write_atomic(out, text + "\n" + row_data(rows))
+    text = render(rows, machine, COMMAND, sizes, NOTES + list(extra), wall_seconds)
+    write_atomic(out, text + "\n" + row_data(rows, extra))
 
 
 def order(key: str) -> tuple[int, str]:
@@ -111,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     machine = machine_facts()
     print("machine:", ", ".join(f"{k} {v}" for k, v in machine.items()), flush=True)
+    if args.render:
+        rows = sorted(previous_rows(args.out), key=lambda r: order(r.key))
+        write_report(args.out, rows, machine, sizes.describe(),
+                     list(dict.fromkeys(previous_notes(args.out) + args.note)), None)
+        print(table(rows) + f"\n\nwrote {args.out}")
+        return 0
     model_dir = resolve("smollm2-135m-instruct")  # converted once, outside every measurement
     work = args.work or Path(tempfile.mkdtemp(prefix="rvf-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -122,13 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     written_by = f"written by `python -m bench{' ' + given if given else ''}`"
     rows: dict[str, object] = {r.key: r for r in kept}
     mine: dict[str, object] = {}  # the rows measured by this run
-    notes = [
-        "The machine is shared: other jobs (a LoRA training run, other sessions' tests) ran at "
-        "the same time, so absolute times are inflated and noisy; the load column shows the "
-        "1-minute load average (2 cores: 2.0 is a full machine) at the start and end of each "
-        "row. Ratios pair A and B runs taken back to back, so both sides see similar load.",
-        "Nothing here is a timed test: goals are reported, not asserted.",
-    ]
+    notes = ([] if args.quick else previous_notes(args.out)) + args.note
     try:
         for name in args.names:
             print(f"\n== {name} ==", flush=True)
@@ -140,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"({time.perf_counter() - t:.0f} s)", flush=True)
             if not args.quick:  # another `--only` run may have written rows meanwhile: keep them
                 rows = {**{r.key: r for r in previous_rows(args.out)}, **mine}
+                notes = list(dict.fromkeys(previous_notes(args.out) + notes))
             ordered = sorted(rows.values(), key=lambda r: order(r.key))
             write_report(args.out, ordered, machine, sizes.describe(), notes,
                          time.perf_counter() - began if not kept else None)

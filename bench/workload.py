@@ -67,14 +67,16 @@ class Completed:
     peak_rss_bytes: int  # of the whole process tree, sampled (0 when psutil is missing)
     stdout: str
     stderr: str
+    timed_out: bool = False  # stopped at `timeout` (only when the caller allowed it)
 
 
 def run_measured(cmd: Sequence[str], env: dict[str, str], cwd: Path | None = None,
-                 timeout: float | None = None) -> Completed:
+                 timeout: float | None = None, stop_at_timeout: bool = False) -> Completed:
     """Run a command, timing it and sampling its process tree's resident memory every 0.2 s.
 
     Fails (RuntimeError with the tail of stderr) on a non-zero exit: a failed run must not be
-    reported as a fast one.
+    reported as a fast one. Past `timeout` the command is killed; that is an error too, unless
+    `stop_at_timeout`, which returns what was measured up to then (`timed_out` set).
     """
     began = time.perf_counter()
     proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=subprocess.PIPE,
@@ -111,7 +113,11 @@ def run_measured(cmd: Sequence[str], env: dict[str, str], cwd: Path | None = Non
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise RuntimeError(f"timed out after {timeout} s: {' '.join(cmd)}\n{err[-3000:]}") from None
+        stop.set()
+        sampler.join()
+        if not stop_at_timeout:
+            raise RuntimeError(f"timed out after {timeout} s: {' '.join(cmd)}\n{err[-3000:]}") from None
+        return Completed(time.perf_counter() - began, peak[0], out, err, timed_out=True)
     finally:
         stop.set()
         sampler.join()

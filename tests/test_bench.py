@@ -17,7 +17,7 @@ import pytest
 
 from bench import lmeval, measure
 from bench.report import COLUMNS, Row, render, table, write_atomic
-from bench.run import main, previous_rows, row_data
+from bench.run import main, previous_notes, previous_rows, row_data
 from bench.timing import LoadWindow, Stats, interleaved, machine_facts, ratios
 
 
@@ -70,6 +70,19 @@ def test_report_is_written_atomically_and_keeps_its_rows(tmp_path: Path):
     again = previous_rows(out)
     assert [(r.key, r.samples, r.goal) for r in again] == [("3", [0.02, 0.04, 0.03], "<= 0.03")]
     assert again[0].load.start[0] == 1.5 and again[0].met() is True
+    # --render rewrites the report from its stored rows, adding notes that later runs keep
+    assert main(["--render", "--out", str(out), "--note", "row 6 ran beside rows 1-5"]) == 0
+    rendered = out.read_text()
+    assert "- row 6 ran beside rows 1-5" in rendered and "- shared machine" not in rendered
+    assert [r.samples for r in previous_rows(out)] == [[0.02, 0.04, 0.03]]
+    assert previous_notes(out) == ["row 6 ran beside rows 1-5"]
+
+
+def test_a_stopped_run_is_a_lower_bound():
+    capped = Row("6a", "cold", [1200.0], "<= 600", unit="s", bound=">")
+    assert capped.met() is False and capped.cells()[2] == "> 1200 s"
+    early = Row("6a", "cold", [15.0], "<= 600", unit="s", bound=">")
+    assert early.met() is None and early.cells()[7] == "unknown"  # stopped below the goal
 
 
 def test_lm_eval_task_export(tmp_path: Path):
