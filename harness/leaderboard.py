@@ -73,8 +73,13 @@ class Row:
 
 
 def model_label(record: CellRecord) -> str:
-    key = (record.prepare.get("training") or {}).get("adapter_key")
-    return f"{record.model.spec} + LoRA {key[:8]}" if key else record.model.spec
+    """The model as asked for, plus what training made of it (a LoRA adapter, a hosted job)."""
+    training = record.prepare.get("training") or {}
+    if training.get("adapter_key"):
+        return f"{record.model.spec} + LoRA {training['adapter_key'][:8]}"
+    if training.get("fine_tuned_model"):
+        return f"{record.model.spec} -> {training['fine_tuned_model']}"
+    return record.model.spec
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

@@ -161,3 +161,15 @@ def test_compare_exits_nonzero_and_names_the_metric(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "macro_f1 dropped from 0.8 " in bad.stderr
     assert "cost_per_1k_queries_usd" not in bad.stderr  # cost unchanged: that gate holds
+
+
+def test_hosted_fine_tune_rows_name_the_fine_tuned_model(tmp_path: Path) -> None:
+    rec = make_record("hft", "hosted_ft", 0.7)
+    rec.model.spec = "openai/gpt-4.1-mini"
+    rec.prepare = {"training": {"fine_tuned_model": "ft:gpt-4.1-mini:acme::abc123",
+                                "training_cost_usd": 2.0}}
+    write_record(tmp_path, rec, scores_with(set(range(70))))
+    path, _, _ = write_leaderboard(tmp_path)
+    (row,) = table_rows(path.read_text())[:1]
+    assert row[2] == "openai/gpt-4.1-mini -> ft:gpt-4.1-mini:acme::abc123"
+    assert row[13] == "2.00"  # its training cost is shown like lora's
