@@ -73,12 +73,16 @@ def table(rows: Sequence[Row]) -> str:
 
 def render(rows: Sequence[Row], machine: dict[str, Any], command: str, sizes: Sequence[str],
            notes: Sequence[str] = (), wall_seconds: float | None = None) -> str:
+    stamps = sorted(d.removeprefix("measured ") for r in rows for d in r.details
+                    if d.startswith("measured "))
+    when = (f"{stamps[0]} to {stamps[-1][11:]}" if stamps and stamps[0] != stamps[-1]
+            else stamps[0] if stamps else machine.get("date", "?"))
     out = ["# rvf benchmarks", "",
            "rvf's speed against the raw compute it orchestrates and against lm-evaluation-harness, "
-           "as ratios measured in one run on one machine (see docs/bench.md for what each row "
-           "means). Ratios are paired: the two sides alternate (A B A B ...) and each pair gives "
-           "one ratio; `median`, `min`, `max` are over those pairs.", "",
-           f"Regenerate: `{command}`  ", f"Measured: {machine.get('date', '?')} on "
+           "as ratios measured on one machine (see docs/bench.md for what each row means). Ratios "
+           "are paired: the two sides alternate (A B A B ...) and each pair gives one ratio; "
+           "`median`, `min`, `max` are over those pairs.", "",
+           f"Regenerate: `{command}`  ", f"Measured: {when} on "
            f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores"
            + (f"; the whole bench took {wall_seconds / 60:.1f} min" if wall_seconds else "") + ".",
            "", table(rows), "", "## Machine", ""]
