@@ -99,7 +99,7 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
     cell records and LEADERBOARD.md."""
     from harness.cache import RequestCache
     from harness.cell import plan
-    from harness.leaderboard import write_leaderboard
+    from harness.leaderboard import leaderboard_is_current, write_leaderboard
     from harness.paths import request_cache_path
     from harness.pricing import PriceTable
     from harness.runner import run_plan
@@ -154,10 +154,14 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
     finally:
         if cache is not None:
             cache.close()
-    path, rows, skipped = write_leaderboard(results)
+    if leaderboard_is_current(results):
+        path, rows, skipped = results / "LEADERBOARD.md", None, []
+    else:
+        path, rows, skipped = write_leaderboard(results)
     _print_summary(summary)
     console.print(f"model calls: {summary.model_calls}; wall time {time.perf_counter() - began:.1f} s")
-    console.print(f"leaderboard: {path} ({rows} rows)")
+    console.print(f"leaderboard: {path} ("
+                  + ("up to date: no record changed" if rows is None else f"{rows} rows") + ")")
     for msg in skipped:
         console.print(f"[yellow]left out:[/] {msg}")
     if summary.failed:

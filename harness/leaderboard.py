@@ -373,6 +373,18 @@ def render(records: list[CellRecord], skipped: list[str] | None = None,
     return "\n".join(lines)
 
 
+def leaderboard_is_current(results: Path) -> bool:
+    """Is LEADERBOARD.md newer than every cell record? Then a re-render would change nothing
+    (it is built from the records alone) and a fully cached run skips it: drawing the plots is
+    most of a warm run's time."""
+    board = results / "LEADERBOARD.md"
+    if not board.exists():
+        return False
+    built = board.stat().st_mtime
+    records = list(cells_dir(results).glob("*.json"))
+    return all(p.stat().st_mtime < built for p in records)
+
+
 def write_leaderboard(results: Path, plots: bool = True) -> tuple[Path, int, list[str]]:
     """Render `<results>/LEADERBOARD.md` and its plots; returns path, rows rendered, skipped."""
     records, skipped = read_records(results)

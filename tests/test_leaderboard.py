@@ -173,3 +173,18 @@ def test_hosted_fine_tune_rows_name_the_fine_tuned_model(tmp_path: Path) -> None
     (row,) = table_rows(path.read_text())[:1]
     assert row[2] == "openai/gpt-4.1-mini -> ft:gpt-4.1-mini:acme::abc123"
     assert row[13] == "2.00"  # its training cost is shown like lora's
+
+
+def test_leaderboard_is_current_until_a_record_changes(tmp_path: Path) -> None:
+    import os
+
+    from harness.leaderboard import leaderboard_is_current
+
+    add(tmp_path, "prm", "prompt", 0.80, set(range(80)), cost_per_1k=2.0)
+    assert not leaderboard_is_current(tmp_path)  # no LEADERBOARD.md yet
+    path, _, _ = write_leaderboard(tmp_path, plots=False)
+    assert leaderboard_is_current(tmp_path)
+    record = tmp_path / "cells" / "prm.json"
+    later = path.stat().st_mtime + 5
+    os.utime(record, (later, later))  # a record written after the board
+    assert not leaderboard_is_current(tmp_path)
