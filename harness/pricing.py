@@ -13,6 +13,7 @@ Two bases, and the record says which one it used:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -25,6 +26,7 @@ from harness.errors import DataError
 # class rvf's figures are measured on. Override with --hardware-usd-per-hour.
 DEFAULT_HARDWARE_USD_PER_HOUR = 0.10
 OFFICIAL_ENDPOINT = "https://api.openai.com/v1"
+SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # a dated model snapshot's suffix
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,14 @@ class PriceTable:
         return cls(rows)
 
     def lookup(self, model: str, endpoint: str) -> TokenPrice | None:
+        """The row for `model` at `endpoint`; a dated snapshot (gpt-4.1-mini-2025-04-14) without a
+        row of its own is priced by its alias's row, as OpenAI prices them."""
         endpoint = normalize_endpoint(endpoint)
-        for row in self.rows:
-            if row.model == model and (row.endpoint is None or
-                                       normalize_endpoint(row.endpoint) == endpoint):
-                return row
+        for name in dict.fromkeys((model, SNAPSHOT.sub("", model))):
+            for row in self.rows:
+                if row.model == name and (row.endpoint is None or
+                                          normalize_endpoint(row.endpoint) == endpoint):
+                    return row
         return None
 
 

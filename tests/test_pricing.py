@@ -25,6 +25,17 @@ def test_shipped_rows_apply_to_their_endpoint_only() -> None:
     assert cost.per_1k(2) == pytest.approx(cost.usd / 2 * 1000)
 
 
+def test_a_dated_snapshot_is_priced_by_its_alias_unless_it_has_its_own_row(tmp_path) -> None:
+    table = PriceTable.load()
+    assert table.lookup("gpt-4o-mini-2024-07-18", OFFICIAL_ENDPOINT) is \
+        table.lookup("gpt-4o-mini", OFFICIAL_ENDPOINT)
+    assert table.lookup("gpt-4o-mini-turbo", OFFICIAL_ENDPOINT) is None  # not a dated snapshot
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": [{"model": "gpt-4o-mini-2024-07-18",
+                                            "input_per_1m": 9, "output_per_1m": 9}]}))
+    assert PriceTable.load(path).lookup("gpt-4o-mini-2024-07-18", OFFICIAL_ENDPOINT).input_per_1m == 9
+
+
 def test_user_rows_win_and_unknown_models_stay_unknown(tmp_path) -> None:
     path = tmp_path / "prices.json"
     path.write_text(json.dumps({"models": [{"model": "mine", "input_per_1m": 1, "output_per_1m": 2}]}))

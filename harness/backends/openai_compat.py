@@ -153,6 +153,13 @@ class OpenAIBackend:
         self._checked = False
         self.facts: dict[str, Any] = {}
 
+    def serving(self, model: str, json_mode: str | None = None) -> OpenAIBackend:
+        """This endpoint, key, retry policy and limits serving another model (e.g. the `ft:` model
+        a fine-tuning job made), with fresh per-run state."""
+        return OpenAIBackend(model, self._raw_base_url, self._api_key, self.max_concurrency,
+                             self.retry, json_mode or self.json_mode, self.temperature,
+                             self.usd_per_hour, self.reasoning_effort)
+
     def identity(self) -> dict[str, Any]:
         ident: dict[str, Any] = {"backend": "openai", "model": self.model, "base_url": self.base_url,
                                  "json_mode": self.json_mode, "temperature": self.temperature}

@@ -30,11 +30,9 @@ log line or key: the job registry and the records hold the endpoint without cred
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime as dt
 import hashlib
 import json
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,7 +60,6 @@ CLIENT_RETRIES = 3  # the SDK's own retries for the few job-management calls
 EVENTS_PER_POLL = 10
 EVENTS_KEPT = 50  # newest job events kept in the job registry and the record
 FAILED = ("failed", "cancelled")
-SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
 class FineTuneFailed(RvfError):
@@ -82,7 +79,7 @@ def training_price(base: str, endpoint: str, override: float | None) -> tuple[fl
     if override is not None:
         return override, f"${override:g} per 1M trained tokens (strategy argument training_usd_per_1m)"
     prices = PriceTable.load()
-    row = prices.lookup(base, endpoint) or prices.lookup(SNAPSHOT.sub("", base), endpoint)
+    row = prices.lookup(base, endpoint)
     if row is None:
         return None, (f"unknown: no price row for {base!r} at {endpoint} "
                       "(set the strategy argument training_usd_per_1m)")
@@ -249,16 +246,6 @@ async def run_job(backend: OpenAIBackend, path: Path, key: str, request: dict[st
                          "check --base-url / OPENAI_BASE_URL") from None
 
 
-def finetuned_backend(base: OpenAIBackend, model_id: str) -> OpenAIBackend:
-    """The base model's openai backend (endpoint, key, retry policy, concurrency) serving the
-    fine-tuned model. JSON mode off: the model learned to answer these turns with the bare answer,
-    and a JSON instruction would ask it something it was not trained on."""
-    ft = copy.copy(base)
-    ft.model, ft.spec, ft.facts = model_id, f"openai/{model_id}", {}
-    ft.json_mode = ft._json_mode = "off"  # the backend steps _json_mode down during a run
-    return ft
-
-
 @dataclass
 class HostedFTStrategy:
     """The `hosted_ft` strategy; see the module docstring."""
@@ -329,7 +316,9 @@ class HostedFTStrategy:
             "training_cost_usd": (None if price is None or trained is None
                                   else round(trained * price / 1e6, 6)),
         }
-        return Prepared(finetuned_backend(backend, job["fine_tuned_model"]),
+        # JSON mode off: the model learned to answer these turns with the bare answer, and a
+        # JSON instruction would ask it something it was not trained on.
+        return Prepared(backend.serving(job["fine_tuned_model"], json_mode="off"),
                         {"training": training})
 
     def requests(self, task: Task, samples: Sequence[Sample]
