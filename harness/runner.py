@@ -162,8 +162,9 @@ def compute_cell(cell: Cell, cache: RequestCache | None,
     cost = cell_cost(prepared.backend.identity(), [vars(p) for p in ok],
                      prices or PriceTable.load(), hardware_usd_per_hour)
     facts = dict(prepared.facts)
-    if getattr(prepared.backend, "facts", None):
-        facts["backend"] = dict(prepared.backend.facts)
+    backend_facts = getattr(prepared.backend, "facts", None)  # may walk a model folder: once
+    if backend_facts:
+        facts["backend"] = dict(backend_facts)
     record = CellRecord(
         cell_key=cell.key, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         task=TaskInfo(name=task.name, version=task.version, dataset_sha256=cell.dataset_sha256,

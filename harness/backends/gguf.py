@@ -40,7 +40,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from harness.backends.hf import fingerprint_dir, shared_prefix_length
+from harness.backends.hf import fingerprint_dir, fingerprint_file, shared_prefix_length
 from harness.errors import UsageError
 from harness.paths import cache_root
 from harness.types import Generation, GenerationRequest
@@ -90,25 +90,6 @@ def require_llama_cpp() -> None:
         import llama_cpp  # noqa: F401
     except ImportError as exc:
         raise UsageError(f"the gguf backend needs llama-cpp-python ({exc}): {INSTALL_HINT}") from None
-
-
-def fingerprint_file(path: Path) -> str:
-    """sha256 of the file's bytes (memoised by path, size and mtime, as `fingerprint_dir` is)."""
-    stat = path.stat()
-    memo_key = hashlib.sha256(json.dumps(["file", str(path.resolve()), stat.st_size,
-                                          stat.st_mtime_ns]).encode()).hexdigest()
-    memo = cache_root() / "fingerprints" / memo_key
-    if memo.exists():
-        return memo.read_text().strip()
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(digest.hexdigest())
-    tmp.replace(memo)
-    return digest.hexdigest()
 
 
 def rss_bytes() -> int | None:

@@ -25,30 +25,41 @@ DTYPES = ("auto", "fp32", "bf16")
 
 def cpu_supports_bf16() -> bool:
     """True on CPUs with native bf16 matrix units (AMX or AVX512-BF16), where bf16 pays off."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    from harness.machine import cpu_flags
+
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
 def fingerprint_dir(path: Path) -> str:
     """sha256 over every file's name and bytes; memoised by (path, size, mtime) in the cache root."""
     files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     stamp = [(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    memo_key = hashlib.sha256(json.dumps([str(path.resolve()), stamp]).encode()).hexdigest()
-    memo_dir = cache_root() / "fingerprints"
-    memo = memo_dir / memo_key
+    return _memoised_sha256([str(path.resolve()), stamp],
+                            [(str(p.relative_to(path)), p) for p in files])
+
+
+def fingerprint_file(path: Path) -> str:
+    """sha256 of one file's bytes (a GGUF model), memoised the same way."""
+    stat = path.stat()
+    return _memoised_sha256(["file", str(path.resolve()), stat.st_size, stat.st_mtime_ns],
+                            [(None, path)])
+
+
+def _memoised_sha256(stamp: list, files: list[tuple[str | None, Path]]) -> str:
+    """sha256 over (name, bytes) of `files`, remembered under the hash of `stamp` (path, sizes,
+    mtimes) so an unchanged multi-GB model is read once, not on every run."""
+    memo = cache_root() / "fingerprints" / hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
     if memo.exists():
         return memo.read_text().strip()
     digest = hashlib.sha256()
-    for p in files:
-        digest.update(str(p.relative_to(path)).encode())
+    for name, p in files:
+        if name is not None:
+            digest.update(name.encode())
         with p.open("rb") as fh:
             while block := fh.read(1 << 20):
                 digest.update(block)
     value = digest.hexdigest()
-    memo_dir.mkdir(parents=True, exist_ok=True)
+    memo.parent.mkdir(parents=True, exist_ok=True)
     tmp = memo.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(value)
     tmp.replace(memo)
