@@ -214,7 +214,7 @@ def leaderboard(results: Path) -> None:
                    "first month).")
 def cost(volume: int, results: Path, amortize_months: int | None) -> None:
     """Monthly cost of every measured row at --volume queries a month, training amortised."""
-    from harness.leaderboard import group_rows
+    from harness.leaderboard import fmt, group_rows, usd
     from harness.projection import DEFAULT_AMORTIZE_MONTHS, cheapest_sentence, project
     from harness.records import read_records
 
@@ -227,10 +227,6 @@ def cost(volume: int, results: Path, amortize_months: int | None) -> None:
     if not records:
         raise UsageError(f"no cell records under {results}: run `rvf run --results {results}`")
     out = Console(width=200)
-
-    def usd(x: float | None) -> str:
-        return "unknown" if x is None else f"{x:,.2f}" if x >= 1 else f"{x:.4g}"
-
     for (name, version, _), rows in sorted(group_rows(records, results).items()):
         projections = [project(row, volume, months) for row in rows]
         table = Table(title=f"{name} (v{version}): {volume:,} queries/month, training amortised "
@@ -240,7 +236,7 @@ def cost(volume: int, results: Path, amortize_months: int | None) -> None:
             table.add_column(col)
         for p in projections:
             table.add_row(str(p.rank), p.strategy, p.model,
-                          "n/a" if p.quality is None else f"{p.quality:.3f}", usd(p.per_1k_usd),
+                          fmt(p.quality), usd(p.per_1k_usd),
                           usd(p.queries_usd), usd(p.training_usd), usd(p.monthly_usd),
                           usd(p.first_month_usd), escape(p.reason))
         out.print(table)

@@ -82,12 +82,13 @@ def model_label(record: CellRecord) -> str:
     return record.model.spec
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
+def fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _usd(value: float | None) -> str:
-    """Dollars with enough digits to tell cheap rows apart; None is an unknown price."""
+def usd(value: float | None) -> str:
+    """Dollars with enough digits to tell cheap rows apart; None is an unknown price (shared by
+    `rvf cost`)."""
     if value is None:
         return "unknown"
     return f"{value:,.2f}" if value >= 1 else f"{value:.3g}"
@@ -104,8 +105,8 @@ def _metric_cell(record: CellRecord, name: str) -> str:
     if m is None or m.value is None:
         return "not scored" if m is not None else "—"
     if m.ci_low is None:
-        return _fmt(m.value)
-    return f"{_fmt(m.value)} [{_fmt(m.ci_low)}, {_fmt(m.ci_high)}]"
+        return fmt(m.value)
+    return f"{fmt(m.value)} [{fmt(m.ci_low)}, {fmt(m.ci_high)}]"
 
 
 def _args(args: dict) -> str:
@@ -222,13 +223,13 @@ def _model_file(record: CellRecord) -> str:
 
 def _error_rate(record: CellRecord) -> str:
     total = record.task.n + record.usage.errors
-    return _fmt(record.usage.errors / total if total else None)
+    return fmt(record.usage.errors / total if total else None)
 
 
 def _invalid(record: CellRecord) -> str:
     for name in ("invalid_rate", "invalid_code_rate"):
         if name in record.metrics:
-            return _fmt(record.metrics[name].value)
+            return fmt(record.metrics[name].value)
     return "—"
 
 
@@ -243,9 +244,9 @@ def task_table(rows: list[Row]) -> list[str]:
         cells = [str(row.rank), r.strategy.name, model_label(r), _metric_cell(r, primary),
                  _significance(row), str(r.task.n), _invalid(r), _error_rate(r),
                  f"{r.usage.input_tokens_per_query:.0f}", f"{r.usage.output_tokens_per_query:.1f}",
-                 _usd(r.cost_per_1k_queries_usd), _fmt(r.usage.latency_p50_s, 2),
-                 _fmt(r.usage.latency_p95_s, 2),
-                 _usd(t["training_cost_usd"]) if "training_cost_usd" in t else "—",
+                 usd(r.cost_per_1k_queries_usd), fmt(r.usage.latency_p50_s, 2),
+                 fmt(r.usage.latency_p95_s, 2),
+                 usd(t["training_cost_usd"]) if "training_cost_usd" in t else "—",
                  _duration(t.get("wall_seconds")), _peak_memory(r), _model_file(r),
                  break_even(row, rows)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
@@ -282,7 +283,7 @@ def curve_table(curve: list[Row]) -> list[str]:
         t = row.training
         lines.append(f"| {t['train_examples']:,} | {model_label(row.record)} | "
                      f"{_metric_cell(row.record, primary)} | {_duration(t.get('wall_seconds'))} | "
-                     f"{_usd(t.get('training_cost_usd'))} |")
+                     f"{usd(t.get('training_cost_usd'))} |")
     return lines
 
 
@@ -297,11 +298,11 @@ def summary_lines(name: str, rows: list[Row]) -> list[str]:
     out = [f"- **{name}** — best {primary}: {best.label} ({_metric_cell(best.record, primary)})"]
     if cheapest is not None:
         out.append(f"  - cheapest per query: {cheapest.label} "
-                   f"(${_usd(cheapest.record.cost_per_1k_queries_usd)} per 1k queries)")
+                   f"(${usd(cheapest.record.cost_per_1k_queries_usd)} per 1k queries)")
     front = pareto(rows)
     if front:
         out.append("  - Pareto-optimal on quality vs $/1k queries: "
-                   + "; ".join(f"{r.label} ({_fmt(r.quality)}, ${_usd(r.record.cost_per_1k_queries_usd)})"
+                   + "; ".join(f"{r.label} ({fmt(r.quality)}, ${usd(r.record.cost_per_1k_queries_usd)})"
                                for r in sorted(front, key=lambda r: r.rank)))
     return out
 

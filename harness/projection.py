@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.leaderboard import Row, model_label
+from harness.leaderboard import Row, fmt, model_label, usd
 
 # Training is a one-off; spreading it over a year is the usual budgeting horizon for a model that
 # is retrained about yearly. `--amortize-months` overrides it (1 = pay it all in the first month).
@@ -67,11 +67,8 @@ def cheapest_sentence(projections: list[Projection], volume: int) -> str:
     best: dict[str, Projection] = {}
     for p in sorted(projections, key=lambda p: p.rank):
         best.setdefault(p.strategy, p)
-    parts = [f"{p.strategy} ({p.model}, {p.primary_metric} {_q(p.quality)}) "
-             + (f"${p.monthly_usd:,.2f}" if p.monthly_usd is not None else "unknown")
+    parts = [f"{p.strategy} ({p.model}, {p.primary_metric} {fmt(p.quality)}) "
+             + ("unknown" if p.monthly_usd is None else f"${usd(p.monthly_usd)}")
              for p in best.values()]
     return f"at {volume:,} queries/month: " + "; ".join(parts)
 
-
-def _q(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
