@@ -14,8 +14,9 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from harness.machine import cpu_flags, cpu_model
 
 
 @dataclass(frozen=True)
@@ -79,26 +80,6 @@ class LoadWindow:
     def text(self) -> str:
         fmt = lambda la: "?" if la is None else f"{la[0]:.1f}"  # noqa: E731
         return f"{fmt(self.start)} → {fmt(self.end)}"
-
-
-def cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine_facts() -> dict[str, Any]:

@@ -186,15 +186,9 @@ def environment() -> Environment:
 
 def machine_summary() -> str:
     """"<CPU model>, <n> cores[, GPU <name>]": enough to tell where a timing came from."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    out = f"{cpu}, {os.cpu_count()} cores"
+    from harness.machine import cpu_model
+
+    out = f"{cpu_model()}, {os.cpu_count()} cores"
     import sys
 
     if "torch" in sys.modules:  # only ask when torch is already loaded (API-only runs stay light)
