@@ -103,9 +103,9 @@ def token_counter(model: str) -> TokenCounter:
 def _bpe_on_disk(name: str) -> bool:
     """Whether tiktoken can load `name` without the network: its cache holds the BPE file
     (named by the SHA-1 of its URL), after pointing the cache at llama-index's copies."""
-    from harness.index import _tiktoken_offline
+    from harness.index import tiktoken_offline
 
-    _tiktoken_offline()
+    tiktoken_offline()
     folder = (os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
               or os.path.join(tempfile.gettempdir(), "data-gym-cache"))
     url = f"https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"

@@ -63,7 +63,7 @@ RECALL_PROBES = 200
 RECALL_K = 10
 
 
-def _tiktoken_offline() -> None:
+def tiktoken_offline() -> None:
     """llama-index's default tokenizer is tiktoken, which downloads its BPE files unless pointed at
     the copies llama-index-core ships. We pass our own tokenizer, but an import may still ask."""
     if os.environ.get("TIKTOKEN_CACHE_DIR"):
@@ -145,14 +145,14 @@ class Embedder:
         dim = (model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
                else model.get_sentence_embedding_dimension())
         out = np.zeros((len(texts), dim), np.float32)
-        hashes = [_text_hash(t) for t in texts] if checkpoint is not None else []
         todo = list(range(len(texts)))
         if checkpoint is not None:
+            hashes = [_text_hash(t) for t in texts]
             saved = checkpoint.load(hashes, dim)
+            todo = [i for i, h in enumerate(hashes) if h not in saved]
             for i, h in enumerate(hashes):
                 if h in saved:
                     out[i] = saved[h]
-            todo = [i for i, h in enumerate(hashes) if h not in saved]
             self.reused += len(texts) - len(todo)
         if not todo:
             return out
@@ -249,7 +249,7 @@ def check_corpus(docs: Sequence[Document], where: str) -> None:
 def chunk_corpus(docs: Sequence[Document], chunk_size: int, chunk_overlap: int,
                  tokenizer: Callable[[str], list]) -> list[Chunk]:
     """Sentence-aware chunks from llama-index's SentenceSplitter, sizes in `tokenizer` tokens."""
-    _tiktoken_offline()
+    tiktoken_offline()
     from llama_index.core.node_parser import SentenceSplitter
 
     splitter = SentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap,
