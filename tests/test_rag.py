@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import index as index_module
+
 # No importorskip: the tests environment installs rvf[rag]; a missing package must fail here.
 from harness.errors import DataError, UsageError
 from harness.index import (
@@ -42,6 +44,7 @@ def test_index_built_once_then_reused_without_embedding(hr, monkeypatch):
     facts = first.prepare(hr, backend=None, seed=0).facts
     assert facts["index_cache_hit"] is False and facts["embedded_chunks"] == facts["n_chunks"] >= 50
     assert facts["build_seconds"] > 0 and facts["ann_recall_vs_exact"]["recall"] >= 0.95
+    assert facts["ef_search"] >= IndexSpec().ef_search
 
     def no_corpus_embedding(self, texts, what="texts", progress=True):
         raise AssertionError(f"re-embedded {len(texts)} {what} on a reuse")
@@ -58,6 +61,42 @@ def test_recall_against_brute_force_on_the_handbook(hr, embedder):
     questions = embedder.encode([s.text for s in hr.splits["test"]], progress=False)
     assert recall_vs_exact(index, questions, 5) >= 0.95
     assert recall_vs_exact(index, questions, 10) >= 0.95
+
+
+def _sparse_hnsw(path: Path, n: int = 3000, dim: int = 32):
+    """A real Chroma collection built so coarsely (M=4, ef 2) that its ANN recall starts low."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    client = index_module._client(path)
+    collection = client.create_collection(
+        index_module.COLLECTION, embedding_function=None,
+        configuration={"hnsw": {"space": "cosine", "ef_construction": 8, "max_neighbors": 4,
+                                "ef_search": 2}})
+    collection.add(ids=[f"c{i}" for i in range(n)], embeddings=vectors, documents=["x"] * n,
+                   metadatas=[{"doc_id": f"d{i}"} for i in range(n)])
+    client.close()
+    return vectors
+
+
+def test_ef_search_is_raised_until_recall_meets_the_target(tmp_path, monkeypatch):
+    vectors = _sparse_hnsw(tmp_path / "a")
+    probes = index_module._probe_queries(vectors, 200)
+    ef, trials = index_module.tune_ef_search(tmp_path / "a", probes, 10, start=2)
+    assert trials[0] == (2, trials[0][1]) and trials[0][1] < 0.5  # the coarse graph misses most
+    assert [e for e, _ in trials] == [2 * 2 ** i for i in range(len(trials))]  # doubling
+    assert trials[-1][1] >= index_module.RECALL_TARGET > trials[-2][1] and ef == trials[-1][0]
+    reopened = index_module._client(tmp_path / "a")  # the chosen value persists in the collection
+    assert reopened.get_collection(index_module.COLLECTION).configuration_json["hnsw"][
+        "ef_search"] == ef
+    reopened.close()
+
+    _sparse_hnsw(tmp_path / "b")
+    monkeypatch.setattr(index_module, "EF_SEARCH_MAX", 16)
+    capped, steps = index_module.tune_ef_search(tmp_path / "b", probes, 10, start=2)
+    assert capped == 16 and steps[-1][0] == 16 and steps[-1][1] < index_module.RECALL_TARGET
 
 
 def test_corpus_change_builds_a_new_index(embedder, tmp_path):
