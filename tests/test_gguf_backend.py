@@ -235,3 +235,40 @@ def test_cli_run_records_memory_and_file_size(tmp_path: Path) -> None:
     assert "model calls: 0" in again.stderr
     (cached,), _ = read_records(results)
     assert cached.usage.cache_hits == 20 and cached.metrics == record.metrics
+
+
+def test_lora_strategy_trains_the_twin_and_serves_the_quantized_file(q4: GGUFBackend,
+                                                                     tmp_path: Path) -> None:
+    """`lora` on local/...-q4: peft trains the transformers twin, llama.cpp serves the adapter on
+    the Q4 file, and the hf row of the same training run reuses that adapter (trained once)."""
+    from harness.strategies.lora import lora
+    from tests.test_lora import ARGS, tiny_task
+
+    task = tiny_task()
+    strategy = lora(**ARGS)
+    prepared = strategy.prepare(task, q4, 0)
+    served, training = prepared.backend, prepared.facts["training"]
+    assert isinstance(served, GGUFBackend) and served.model_file() == q4.model_file()
+    assert served.adapter == strategy.adapter_dir and (served.adapter / "adapter_config.json").exists()
+    assert training["trained_model"] == "local/smollm2-135m-instruct"
+    assert served.identity()["adapter"] != q4.identity().get("adapter")  # cache keys differ
+    requests = [r for r, _ in strategy.requests(task, task.splits["test"])]
+    answers = dict(served.generate(requests))
+    assert sorted(answers) == [0, 1] and all(g.error is None and g.text for g in answers.values())
+
+    twin_row = lora(**ARGS).prepare(task, local("smollm2-135m-instruct"), 0).facts["training"]
+    assert twin_row["cache_hit"] and twin_row["adapter_key"] == training["adapter_key"]
+
+
+def test_lora_on_a_gguf_file_without_a_twin_asks_for_train_model(tmp_path: Path) -> None:
+    from harness.strategies.lora import lora
+    from tests.test_lora import ARGS, tiny_task
+
+    plain = gguf_backend(str(bundled_gguf(ALIAS)))  # gguf/<path>: rvf cannot know its twin
+    with pytest.raises(UsageError, match=r"lora\.train_model=hf/"):
+        lora(**ARGS).prepare(tiny_task(), plain, 0)
+    with pytest.raises(UsageError, match="hf/<hub id or folder> or local/<alias>"):
+        lora(**ARGS, train_model="openai/gpt-4o").prepare(tiny_task(), plain, 0)
+    with pytest.raises(UsageError, match="train_model is for GGUF models"):
+        lora(**ARGS, train_model="local/smollm2-135m-instruct").prepare(
+            tiny_task(), local("smollm2-135m-instruct"), 0)

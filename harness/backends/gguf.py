@@ -142,6 +142,11 @@ class GGUFBackend:
             self.facts["n_threads"] = self.n_threads
         return self._identity
 
+    def training_twin(self) -> Any | None:
+        """The transformers model with this file's weights, which peft can train (None: unknown;
+        the lora strategy then asks for `lora.train_model`)."""
+        return None
+
     def with_adapter(self, adapter: Path) -> GGUFBackend:
         """The same quantized base with a peft LoRA adapter on top (converted to GGUF on load)."""
         return GGUFBackend(self.spec, self.model_file(), self.n_threads, self.n_ctx, adapter)

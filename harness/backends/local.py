@@ -189,6 +189,12 @@ class LocalGGUFBackend(GGUFBackend):
             self.path = bundled_gguf(self.alias)
         return self.path
 
+    def training_twin(self) -> LocalBackend:
+        """The alias of the same bundled model through transformers (its weights dequantized)."""
+        model = check_alias(self.alias).model
+        twin = next(a for a, x in ALIASES.items() if x.model == model and x.runtime == "hf")
+        return LocalBackend(twin)
+
 
 def local(name: str, dtype: str = "auto", batch_size: int = 8, n_threads: int | None = None,
           n_ctx: int = DEFAULT_N_CTX) -> LocalBackend | LocalGGUFBackend:

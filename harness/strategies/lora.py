@@ -4,7 +4,8 @@ Training examples are chat conversations: the system turn is the task's short in
 label list: the labels are meant to end up in the weights, and a 26-label list would make every
 CPU training step several times longer), the user turn is `task.format_input(sample)`, and the
 assistant turn `task.format_answer(sample)`. At test time `requests()` sends exactly the same
-system and user turns, and the hf backend serves the base model with the adapter merged.
+system and user turns, and the hf backend serves the base model with the adapter merged (a GGUF
+model is trained through its transformers twin and serves the converted adapter: `training_model`).
 
 Adapters are cached by content under `<cache root>/adapters/<key>`, where the key hashes the base
 model's identity, the rendered training data, every hyper-parameter, the seed and the training
@@ -143,6 +144,7 @@ class LoraStrategy:
     save_every: int
     max_seq_len: int | None
     hardware_usd_per_hour: float
+    train_model: str | None = None
     name: str = "lora"
     model_role: str = "small_model"  # the planner runs it on --small-model, not --model
     adapter_dir: Path | None = field(default=None, init=False)
@@ -151,22 +153,19 @@ class LoraStrategy:
         return replace(self.train, seed=seed)
 
     def prepare(self, task: Task, backend: Backend, seed: int) -> Prepared:
-        from harness.backends.hf import HFBackend
-
-        if not isinstance(backend, HFBackend):
-            raise UsageError(f"lora: needs an in-process transformers model (hf/... or local/...) "
-                             f"to train, got {backend.spec!r}")
+        trainer = training_model(backend, self.train_model)
         samples = select_train(task, self.train_size, seed)
         config = self.config(seed)
-        key = adapter_key(backend.identity(), data_sha256(task, samples), config,
-                          self.max_seq_len, train_dtype(backend))
+        key = adapter_key(trainer.identity(), data_sha256(task, samples), config,
+                          self.max_seq_len, train_dtype(trainer))
         root = cache_root() / "adapters"
         final = root / key
         record, cache_hit = read_training(final), True
         if record is None:
-            record, cache_hit = self._train_locked(task, backend, samples, config, root, key)
+            record, cache_hit = self._train_locked(task, trainer, samples, config, root, key)
         self.adapter_dir = final
         facts = {**record, "cache_hit": cache_hit, "adapter_key": key, "adapter_dir": str(final),
+                 "trained_model": trainer.spec,
                  "train_size_requested": self.train_size,
                  "hardware_usd_per_hour": self.hardware_usd_per_hour,
                  "training_cost_usd": round(record["wall_seconds"] / 3600
@@ -194,6 +193,39 @@ class LoraStrategy:
     def requests(self, task: Task, samples: Sequence[Sample]
                  ) -> list[tuple[GenerationRequest, dict[str, Any]]]:
         return finetuned_requests(task, samples)
+
+
+def training_model(backend: Backend, train_model: str | None) -> Any:
+    """The transformers model that peft trains: the evaluated model itself, or, when that is a
+    GGUF file (which peft cannot train), the same weights in transformers form. The adapter is then
+    converted to GGUF and served on the quantized file, so `lora` rows on `local/<m>` and
+    `local/<m>-q4` share one trained adapter and differ only in the runtime that serves it."""
+    from harness.backends.gguf import GGUFBackend
+    from harness.backends.hf import HFBackend, hf
+    from harness.backends.local import local
+
+    if train_model is not None:
+        if not isinstance(backend, GGUFBackend):
+            raise UsageError(f"lora: train_model is for GGUF models (gguf/..., local/...-q4); "
+                             f"{backend.spec} is trained as it is")
+        prefix, _, name = train_model.partition("/")
+        factories = {"hf": hf, "local": local}
+        if prefix not in factories or not name:
+            raise UsageError(f"lora: train_model must be hf/<hub id or folder> or local/<alias>, "
+                             f"got {train_model!r}")
+        trainer = factories[prefix](name)
+    elif isinstance(backend, GGUFBackend):
+        trainer = backend.training_twin()
+        if trainer is None:
+            raise UsageError(f"lora: {backend.spec} is a quantized GGUF file, which peft cannot "
+                             f"train; name the same model's transformers weights with "
+                             f"--strategy-arg lora.train_model=hf/<hub id or folder>")
+    else:
+        trainer = backend
+    if not isinstance(trainer, HFBackend):
+        raise UsageError(f"lora: needs an in-process transformers model (hf/... or local/...) "
+                         f"to train, got {trainer.spec!r}")
+    return trainer
 
 
 def train_dtype(backend: Any) -> str:
@@ -289,7 +321,8 @@ def lora(r: int = 16, alpha: int = 32, dropout: float = 0.05,
          epochs: float = 3.0, max_steps: int | None = 120, batch_size: int = 8,
          grad_accum: int = 1, train_size: int | None = None, save_every: int = 25,
          max_seq_len: int | None = None,
-         hardware_usd_per_hour: float = DEFAULT_USD_PER_HOUR) -> LoraStrategy:
+         hardware_usd_per_hour: float = DEFAULT_USD_PER_HOUR,
+         train_model: str | None = None) -> LoraStrategy:
     """LoRA fine-tune of the model on train (cached adapter), then zero-shot answers.
 
     train_size: a seeded random subset of train (None = all). Steps: `epochs` passes over it,
@@ -302,6 +335,8 @@ def lora(r: int = 16, alpha: int = 32, dropout: float = 0.05,
     steps (0 = never; a killed run resumes from the last one). hardware_usd_per_hour prices the
     training wall time (training_cost_usd); the default 0.10 is about an AWS m7i.large (2 vCPU,
     8 GiB) on demand in us-east-1 ($0.1008/h): set it to your machine's price (a GPU costs more).
+    train_model: for a GGUF model only, the transformers weights to train (hf/<id or folder>);
+    None = the bundled twin of a local/...-q4 alias. The adapter is served on the GGUF file.
     """
     modules = tuple(m.strip() for m in target_modules.split(",") if m.strip())
     checks = [(r >= 1, f"r must be >= 1, got {r}"), (alpha >= 1, f"alpha must be >= 1, got {alpha}"),
@@ -325,4 +360,5 @@ def lora(r: int = 16, alpha: int = 32, dropout: float = 0.05,
                         learning_rate=learning_rate, epochs=epochs, max_steps=max_steps,
                         batch_size=batch_size, grad_accum=grad_accum, seed=0)
     return LoraStrategy(train=train, train_size=train_size, save_every=save_every,
-                        max_seq_len=max_seq_len, hardware_usd_per_hour=hardware_usd_per_hour)
+                        max_seq_len=max_seq_len, hardware_usd_per_hour=hardware_usd_per_hour,
+                        train_model=train_model)
