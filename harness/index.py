@@ -128,7 +128,9 @@ class Embedder:
         with _MODELS_LOCK:
             if self.target not in _MODELS:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
 
+                hf_logging.disable_progress_bar()  # rvf draws its own progress bars
                 try:
                     _MODELS[self.target] = SentenceTransformer(self.target, device="cpu")
                 except OSError as exc:
