@@ -142,8 +142,11 @@ class Embedder:
         return int(self.model.max_seq_length)
 
     def count_tokens(self, text: str) -> list[str]:
-        """The model's own tokenization (what `SentenceSplitter(tokenizer=...)` counts)."""
-        return self.model.tokenizer.tokenize(text)
+        """The model's own tokenization (what `SentenceSplitter(tokenizer=...)` counts).
+
+        Whole documents are counted before they are split, so texts longer than the model reads
+        are expected here: verbose=False drops transformers' "longer than the maximum" warning."""
+        return self.model.tokenizer.tokenize(text, verbose=False)
 
     def encode(self, texts: Sequence[str], what: str = "texts", progress: bool = True,
                checkpoint: EmbeddingCheckpoint | None = None) -> np.ndarray:
