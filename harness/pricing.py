@@ -72,9 +72,14 @@ class PriceTable:
 
     def lookup(self, model: str, endpoint: str) -> TokenPrice | None:
         """The row for `model` at `endpoint`; a dated snapshot (gpt-4.1-mini-2025-04-14) without a
-        row of its own is priced by its alias's row, as OpenAI prices them."""
+        row of its own is priced by its alias's row, as OpenAI prices them, and a fine-tuned model
+        (ft:gpt-4.1-mini-2025-04-14:org:suffix:id) by its base's `ft:` row."""
         endpoint = normalize_endpoint(endpoint)
-        for name in dict.fromkeys((model, SNAPSHOT.sub("", model))):
+        names = [model, SNAPSHOT.sub("", model)]
+        if model.startswith("ft:"):
+            base = model[3:].split(":", 1)[0]
+            names += [f"ft:{base}", f"ft:{SNAPSHOT.sub('', base)}"]
+        for name in dict.fromkeys(names):
             for row in self.rows:
                 if row.model == name and (row.endpoint is None or
                                           normalize_endpoint(row.endpoint) == endpoint):

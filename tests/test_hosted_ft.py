@@ -227,7 +227,8 @@ def test_job_flow_uploads_trains_evaluates_and_records(trained_run, registry):
     assert t["events"] and t["events"][-1]["message"] == "Job succeeded"
     assert t["training_file_sha256"] == hashlib.sha256(export.read_bytes()).hexdigest()
     assert t["cache_hit"] is False and t["base_model"] == BASE
-    # Queries are priced as the fine-tuned model, which has no price row: unknown, not the base's.
+    # Queries are priced as the fine-tuned model, which has no price row at this endpoint (the
+    # shipped ft: rows are api.openai.com's): unknown, not the base's price.
     assert record.cost_usd is None and job["fine_tuned_model"] in record.cost_basis
     assert record.model.spec == f"openai/{BASE}"
     assert_key_nowhere(tmp, done.stdout, done.stderr)

@@ -36,6 +36,17 @@ def test_a_dated_snapshot_is_priced_by_its_alias_unless_it_has_its_own_row(tmp_p
     assert PriceTable.load(path).lookup("gpt-4o-mini-2024-07-18", OFFICIAL_ENDPOINT).input_per_1m == 9
 
 
+def test_a_fine_tuned_model_is_priced_by_its_bases_ft_row() -> None:
+    table = PriceTable.load()
+    tuned = table.lookup("ft:gpt-4.1-mini-2025-04-14:acme:tickets:AbC123", OFFICIAL_ENDPOINT)
+    base = table.lookup("gpt-4.1-mini", OFFICIAL_ENDPOINT)
+    assert tuned is not None and tuned.model == "ft:gpt-4.1-mini"
+    assert tuned.input_per_1m == 2 * base.input_per_1m  # OpenAI's fine-tuned rate, not the base's
+    assert table.lookup("ft:gpt-4o-mini:acme::x1", OFFICIAL_ENDPOINT).model == "ft:gpt-4o-mini"
+    assert table.lookup("ft:gpt-4.1-mini:acme::x1", "http://127.0.0.1:8000/v1") is None
+    assert table.lookup("ft:gpt-3.5-turbo:acme::x1", OFFICIAL_ENDPOINT) is None  # no row: unknown
+
+
 def test_user_rows_win_and_unknown_models_stay_unknown(tmp_path) -> None:
     path = tmp_path / "prices.json"
     path.write_text(json.dumps({"models": [{"model": "mine", "input_per_1m": 1, "output_per_1m": 2}]}))
