@@ -268,18 +268,26 @@ def secondary_table(rows: list[Row]) -> list[str]:
     return lines
 
 
-def learning_curve(rows: list[Row]) -> list[Row]:
-    """lora rows of one model that differ in training-set size, by size."""
-    lora = [r for r in rows if r.training.get("train_examples") and r.quality is not None]
-    sizes = {r.training["train_examples"] for r in lora}
-    return sorted(lora, key=lambda r: r.training["train_examples"]) if len(sizes) > 1 else []
+def learning_curves(rows: list[Row]) -> list[list[Row]]:
+    """Trained rows that differ only in training-set size, one curve per strategy, model and
+    other arguments (a Q4 or differently configured row is not a point on the fp32 curve), each
+    by size; a curve needs two sizes or more."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        if r.training.get("train_examples") and r.quality is not None:
+            args = {k: v for k, v in r.record.strategy.args.items() if k != "train_size"}
+            key = json.dumps([r.record.strategy.name, r.record.model.spec, args], sort_keys=True,
+                             default=str)
+            groups.setdefault(key, []).append(r)
+    return [sorted(g, key=lambda r: r.training["train_examples"]) for g in groups.values()
+            if len({r.training["train_examples"] for r in g}) > 1]
 
 
-def curve_table(curve: list[Row]) -> list[str]:
-    primary = curve[0].record.primary_metric
+def curve_table(curves: list[list[Row]]) -> list[str]:
+    primary = curves[0][0].record.primary_metric
     lines = [f"| train examples | model | {primary} [95% CI] | training time | training $ |",
              "|---|---|---|---|---|"]
-    for row in curve:
+    for row in (r for curve in curves for r in curve):
         t = row.training
         lines.append(f"| {t['train_examples']:,} | {model_label(row.record)} | "
                      f"{_metric_cell(row.record, primary)} | {_duration(t.get('wall_seconds'))} | "
@@ -362,9 +370,9 @@ def render(records: list[CellRecord], skipped: list[str] | None = None,
         lines += task_table(rows) + [""]
         for title, rel in (plots or {}).get(key, {}).items():
             lines += [f"![{title}]({rel})", ""]
-        curve = learning_curve(rows)
-        if curve:
-            lines += ["**Learning curve (lora):**", ""] + curve_table(curve) + [""]
+        curves = learning_curves(rows)
+        if curves:
+            lines += ["**Learning curve (lora):**", ""] + curve_table(curves) + [""]
         secondary = secondary_table(rows)
         if secondary:
             lines += ["<details><summary>Secondary metrics</summary>", ""] + secondary + \

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.leaderboard import Row, learning_curve, pareto
+from harness.leaderboard import Row, learning_curves, pareto
 
 
 def _slug(text: str) -> str:
@@ -41,10 +41,10 @@ def draw_plots(results: Path, groups: dict[tuple[str, str, str], list[Row]]
             path = folder / f"{stem}-quality-vs-cost.png"
             _quality_vs_cost(plt, priced, name, path)
             links[key][f"{name}: quality vs $/1k queries"] = f"plots/{path.name}"
-        curve = learning_curve(rows)
-        if curve:
+        curves = learning_curves(rows)
+        if curves:
             path = folder / f"{stem}-learning-curve.png"
-            _learning_curve(plt, curve, name, path)
+            _learning_curves(plt, curves, name, path)
             links[key][f"{name}: lora learning curve"] = f"plots/{path.name}"
     return links, notes
 
@@ -75,12 +75,16 @@ def _quality_vs_cost(plt, rows: list[Row], task: str, path: Path) -> None:
     _finish(plt, fig, ax, path, "$ per 1k queries", rows, f"{task}: quality vs cost (95% CI)", log_x)
 
 
-def _learning_curve(plt, rows: list[Row], task: str, path: Path) -> None:
+def _learning_curves(plt, curves: list[list[Row]], task: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    xs = [r.training["train_examples"] for r in rows]
-    ax.errorbar(xs, [r.quality for r in rows], yerr=_errorbars(rows), fmt="o-", capsize=4)
-    _finish(plt, fig, ax, path, "training examples", rows, f"{task}: lora learning curve (95% CI)",
-            log_x=True)
+    for rows in curves:
+        xs = [r.training["train_examples"] for r in rows]
+        ax.errorbar(xs, [r.quality for r in rows], yerr=_errorbars(rows), fmt="o-", capsize=4,
+                    label=f"{rows[0].record.strategy.name} / {rows[0].record.model.spec}")
+    if len(curves) > 1:
+        ax.legend(fontsize=8)
+    _finish(plt, fig, ax, path, "training examples", curves[0],
+            f"{task}: lora learning curve (95% CI)", log_x=True)
 
 
 def _finish(plt, fig, ax, path: Path, xlabel: str, rows: list[Row], title: str, log_x: bool) -> None:

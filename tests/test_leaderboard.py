@@ -117,10 +117,22 @@ def test_learning_curve_rows_and_plot(tmp_path: Path) -> None:
     for size, q in ((100, 0.3), (300, 0.5), (2400, 0.7)):
         add(tmp_path, f"l{size}", "lora", q, set(range(int(q * N))), cost_per_1k=0.05,
             training_usd=size / 1000, model="local/small", train_examples=size)
+    # The same adapter served on a quantized file is its own row, not a point on that curve; a
+    # second model with two sizes is a second curve.
+    add(tmp_path, "q4", "lora", 0.72, set(range(72)), cost_per_1k=0.05, training_usd=2.4,
+        model="local/small-q4", train_examples=2400)
+    for size, q in ((100, 0.2), (2400, 0.6)):
+        add(tmp_path, f"o{size}", "lora", q, set(range(int(q * N))), cost_per_1k=0.05,
+            training_usd=size / 1000, model="local/other", train_examples=size)
     path, _, _ = write_leaderboard(tmp_path)
     text = path.read_text()
     curve = text[text.index("**Learning curve (lora):**"):].split("\n\n")[1].splitlines()[2:]
-    assert [ln.split(" | ")[0] for ln in curve] == ["| 100", "| 300", "| 2,400"]
+    points = [(ln.split(" | ")[0], ln.split(" | ")[1].split(" + ")[0]) for ln in curve]
+    assert sorted(points) == sorted([("| 100", "local/small"), ("| 300", "local/small"),
+                                     ("| 2,400", "local/small"), ("| 100", "local/other"),
+                                     ("| 2,400", "local/other")])
+    assert [p for p in points if p[1] == "local/small"] == [
+        ("| 100", "local/small"), ("| 300", "local/small"), ("| 2,400", "local/small")]
     assert "learning-curve.png" in text
 
 
