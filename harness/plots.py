@@ -63,16 +63,42 @@ def _quality_vs_cost(plt, rows: list[Row], task: str, path: Path) -> None:
     xs = [r.record.cost_per_1k_queries_usd for r in rows]
     ys = [r.quality for r in rows]
     ax.errorbar(xs, ys, yerr=_errorbars(rows), fmt="o", capsize=4, color="tab:blue")
-    for r, x, y in zip(rows, xs, ys, strict=True):
-        ax.annotate(f"#{r.rank} {r.record.strategy.name}", (x, y), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8)
     front = sorted(pareto(rows), key=lambda r: r.record.cost_per_1k_queries_usd)
     if len(front) > 1:
         ax.step([r.record.cost_per_1k_queries_usd for r in front], [r.quality for r in front],
                 where="post", color="tab:orange", linestyle="--", label="Pareto front")
         ax.legend(loc="lower right", fontsize=8)
     log_x = min(xs) > 0 and max(xs) / min(xs) > 20
+    if log_x:
+        ax.set_xscale("log")
+    label_points(ax, [(f"#{r.rank} {r.record.strategy.name}", x, y)
+                      for r, x, y in zip(rows, xs, ys, strict=True)])
     _finish(plt, fig, ax, path, "$ per 1k queries", rows, f"{task}: quality vs cost (95% CI)", log_x)
+
+
+LABEL_W, LABEL_H = 48.0, 10.0  # a label's footprint in points (fontsize 8, "#12 prompt")
+
+
+def label_points(ax, points: list[tuple[str, float, float]]) -> list[float]:
+    """Label each point beside it; a label that would overlap one already placed moves up (with a
+    leader line), so rows with near-equal cost and quality stay readable. Returns the vertical
+    offsets in points, in the order given."""
+    ax.figure.canvas.draw()  # settle the axis limits and scales the positions depend on
+    scale = 72.0 / ax.figure.dpi  # display pixels -> points
+    where = [tuple(ax.transData.transform((x, y)) * scale) for _, x, y in points]
+    offsets = [0.0] * len(points)
+    placed: list[tuple[float, float]] = []
+    for i in sorted(range(len(points)), key=lambda i: (where[i][1], where[i][0])):
+        px, py = where[i]
+        dy = 4.0
+        while any(abs(px - qx) < LABEL_W and abs(py + dy - qy) < LABEL_H for qx, qy in placed):
+            dy += LABEL_H
+        placed.append((px, py + dy))
+        offsets[i] = dy
+        text, x, y = points[i]
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, dy), fontsize=8,
+                    arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "gray"} if dy > 4 else None)
+    return offsets
 
 
 def _learning_curves(plt, curves: list[list[Row]], task: str, path: Path) -> None:

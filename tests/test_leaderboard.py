@@ -200,3 +200,22 @@ def test_leaderboard_is_current_until_a_record_changes(tmp_path: Path) -> None:
     later = path.stat().st_mtime + 5
     os.utime(record, (later, later))  # a record written after the board
     assert not leaderboard_is_current(tmp_path)
+
+
+def test_labels_of_near_equal_rows_do_not_overlap() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from harness.plots import LABEL_H, label_points
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    offsets = label_points(ax, [("#1 lora", 0.5, 0.5), ("#2 lora", 0.501, 0.501),
+                                ("#3 lora", 0.502, 0.5), ("#4 prompt", 0.9, 0.1)])
+    plt.close(fig)
+    assert offsets[3] == 4  # alone: beside its point
+    stacked = sorted(offsets[:3])
+    assert all(b - a >= LABEL_H for a, b in zip(stacked[:-1], stacked[1:], strict=True))
