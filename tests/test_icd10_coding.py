@@ -206,6 +206,30 @@ def test_set_f1_by_hand():
     assert "one code per note" in single["micro_f1"].note
 
 
+def test_candidate_metrics_by_hand(task):
+    """rag over the code set: was the gold code retrieved, and did the model pick a candidate?"""
+    def retrieved(*codes):
+        return {"retrieved": [{"id": f"{c}#0", "doc": c, "score": 0.5} for c in codes]}
+
+    samples = [Sample(f"t{i}", "note", g, {"secondary": ()})
+               for i, g in enumerate(["E11.65", "I10", "M17.11", "J45.20"])]
+    answers = ["E11.9", "I10", "M17.11", None]
+    extras = [retrieved("E11.65", "E11.9"),  # gold retrieved, model picked the sibling candidate
+              retrieved("I11.9", "I10"),  # gold retrieved and picked
+              retrieved("M16.11", "M25.561"),  # gold missed, model answered it from elsewhere
+              retrieved("J45.21", "J45.909")]  # gold missed, right category retrieved
+    (scorer,) = task.scorers
+    m = scorer(task, samples, answers, 0, extras=extras)
+    assert m["candidate_recall_at_k"].value == pytest.approx(2 / 4)
+    assert m["candidate_category_recall_at_k"].value == pytest.approx(3 / 4)  # not M17 for M17.11
+    assert m["answer_in_candidates_rate"].value == pytest.approx(2 / 4)  # E11.9 and I10
+    assert m["candidate_recall_at_k"].note.startswith("k=2")
+    assert m["exact_accuracy"].value == pytest.approx(2 / 4)  # the code metrics are unchanged
+    none = scorer(task, samples, answers, 0)  # prompt and lora retrieve nothing
+    assert none["candidate_recall_at_k"].value is None and "retrieves no" in \
+        none["candidate_recall_at_k"].note
+
+
 def test_scorer_unscored_is_none_not_nan():
     m = code_metrics(SYSTEM, [], [], [], seed=0)
     assert m and all(x.value is None and x.note == "no samples" for x in m.values())

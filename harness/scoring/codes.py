@@ -29,12 +29,21 @@ instructions ask, the same definition applies: recall is then bounded by the sha
 among gold codes. `micro_f1` pools true/false positives and false negatives over all items;
 `macro_f1` averages per-code F1 over every code present in the gold or predicted sets of the
 (re)sample (a gold code never predicted counts with F1 = 0).
+
+Candidate metrics, for strategies that retrieve codes (rag over the code set: each retrieved
+document id is a code), from the strategy's per-sample `retrieved` extras; "not scored" otherwise.
+They separate a retrieval miss from a model that ignores good candidates:
+
+- `candidate_recall_at_k`: the gold primary code is among the k retrieved codes (the ceiling of
+  exact accuracy for a model that only picks from the candidates).
+- `candidate_category_recall_at_k`: a retrieved code has the gold code's 3-character category.
+- `answer_in_candidates_rate`: the predicted primary code is one of the retrieved codes.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -47,6 +56,8 @@ SEPARATOR = ","
 PER_ITEM_METRICS = ("exact_accuracy", "category_accuracy", "chapter_accuracy", "invalid_code_rate",
                     "no_answer_rate", "nonbillable_rate")
 SET_METRICS = ("micro_f1", "macro_f1")
+CANDIDATE_METRICS = ("candidate_recall_at_k", "candidate_category_recall_at_k",
+                     "answer_in_candidates_rate")
 LOWER_IS_BETTER = frozenset({"invalid_code_rate", "no_answer_rate", "nonbillable_rate"})
 
 
@@ -183,15 +194,47 @@ def code_details(system: CodeSystem, samples: Sequence[Sample], answers: Sequenc
     }
 
 
+def candidate_metrics(system: CodeSystem, gold: Sequence[str], answers: Sequence[str | None],
+                      extras: Sequence[Mapping[str, Any]] | None, seed: int) -> dict[str, Metric]:
+    """The candidate metrics (see the module docstring), each with a seeded 95% bootstrap CI."""
+    if not extras or not any("retrieved" in (e or {}) for e in extras):
+        return {m: Metric(None, note="not scored: this strategy retrieves no candidate codes")
+                for m in CANDIDATE_METRICS}
+    rows = [(g, a, e) for g, a, e in zip(gold, answers, extras, strict=True)
+            if "retrieved" in (e or {})]
+    k = max(len(e["retrieved"]) for _, _, e in rows)
+    indicators: dict[str, list[bool]] = {m: [] for m in CANDIDATE_METRICS}
+    for g, a, e in rows:
+        g = _norm(system, g)
+        candidates = [_norm(system, r["doc"]) for r in e["retrieved"]]
+        primary = (split_answer(a) or [None])[0]
+        indicators["candidate_recall_at_k"].append(g in candidates)
+        indicators["candidate_category_recall_at_k"].append(
+            system.category(g) is not None and any(system.category(c) == system.category(g)
+                                                   for c in candidates))
+        indicators["answer_in_candidates_rate"].append(
+            primary is not None and _norm(system, primary) in candidates)
+    weights = _resample_weights(len(rows), seed)
+    note = f"k={k}, over {len(rows)} items with retrieved codes"
+    return {name: Metric(float(np.mean(flags)),
+                         *_ci(weights @ np.asarray(flags, dtype=np.float64) / len(rows)), note=note)
+            for name, flags in indicators.items()}
+
+
 class CodeScorer:
-    """Exact / category / chapter accuracy, invalid-code and no-answer rates, micro/macro-F1."""
+    """Exact / category / chapter accuracy, invalid-code and no-answer rates, micro/macro-F1, and
+    for strategies that retrieve codes, candidate recall."""
 
     name = "codes"
+    uses_extras = True  # the runner passes the strategy's per-sample extras (retrieved codes)
 
     def __init__(self, system: CodeSystem) -> None:
         self.system = system
 
     def __call__(self, task: Task, samples: Sequence[Sample], answers: Sequence[str | None],
-                 seed: int) -> dict[str, Metric]:
-        return code_metrics(self.system, [s.target for s in samples],
-                            [tuple(s.meta.get("secondary", ())) for s in samples], answers, seed)
+                 seed: int, extras: Sequence[Mapping[str, Any]] | None = None
+                 ) -> dict[str, Metric]:
+        gold = [s.target for s in samples]
+        return {**code_metrics(self.system, gold,
+                               [tuple(s.meta.get("secondary", ())) for s in samples], answers, seed),
+                **candidate_metrics(self.system, gold, answers, extras, seed)}
