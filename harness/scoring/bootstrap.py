@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from harness.types import Metric
+
 BOOTSTRAP_RESAMPLES = 1000
 
 
@@ -34,3 +36,12 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, seed: int) -> tuple[float
     if x.size == 0:
         raise ValueError("bootstrap_ci needs at least one value")
     return percentile_ci(resample_weights(x.size, seed) @ x / x.size)
+
+
+def mean_metric(values: Sequence[float], seed: int, note: str = "",
+                higher_is_better: bool = True) -> Metric:
+    """The mean of per-item `values` with its 95% CI; "no items to score" (None) when empty."""
+    if not len(values):
+        return Metric(None, note=note or "no items to score")
+    low, high = bootstrap_ci(values, seed)
+    return Metric(float(np.mean(values)), low, high, higher_is_better, note)

@@ -48,6 +48,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from harness.scoring.bootstrap import mean_metric
 from harness.scoring.classification import _ci, _macro_f1, _resample_weights, confused_pairs
 from harness.types import Metric, Sample, Task
 
@@ -203,7 +204,7 @@ def candidate_metrics(system: CodeSystem, gold: Sequence[str], answers: Sequence
     rows = [(g, a, e) for g, a, e in zip(gold, answers, extras, strict=True)
             if "retrieved" in (e or {})]
     k = max(len(e["retrieved"]) for _, _, e in rows)
-    indicators: dict[str, list[bool]] = {m: [] for m in CANDIDATE_METRICS}
+    indicators: dict[str, list[float]] = {m: [] for m in CANDIDATE_METRICS}
     for g, a, e in rows:
         g = _norm(system, g)
         candidates = [_norm(system, r["doc"]) for r in e["retrieved"]]
@@ -214,10 +215,8 @@ def candidate_metrics(system: CodeSystem, gold: Sequence[str], answers: Sequence
                                                    for c in candidates))
         indicators["answer_in_candidates_rate"].append(
             primary is not None and _norm(system, primary) in candidates)
-    weights = _resample_weights(len(rows), seed)
     note = f"k={k}, over {len(rows)} items with retrieved codes"
-    return {name: Metric(float(np.mean(flags)),
-                         *_ci(weights @ np.asarray(flags, dtype=np.float64) / len(rows)), note=note)
+    return {name: mean_metric([float(f) for f in flags], seed, note=note)
             for name, flags in indicators.items()}
 
 

@@ -34,9 +34,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from harness.scoring.bootstrap import bootstrap_ci
+from harness.scoring.bootstrap import mean_metric
 from harness.types import Metric, Sample, Task
 
 ABSTAIN = "The handbook does not say."
@@ -95,14 +93,6 @@ def reciprocal_rank(retrieved_docs: Sequence[str], relevant: set[str]) -> float:
 
 def section_recall(retrieved_docs: Sequence[str], relevant: set[str]) -> float:
     return len(relevant & set(retrieved_docs)) / len(relevant)
-
-
-def mean_metric(values: Sequence[float], seed: int, note: str = "",
-                higher_is_better: bool = True) -> Metric:
-    if not len(values):
-        return Metric(None, note=note or "no items to score")
-    low, high = bootstrap_ci(values, seed)
-    return Metric(float(np.mean(values)), low, high, higher_is_better, note)
 
 
 def _ragas_available() -> str | None:
