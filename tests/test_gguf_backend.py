@@ -22,6 +22,9 @@ from harness.errors import UsageError
 from harness.records import read_records
 from harness.types import GenerationRequest
 
+# Needs llama-cpp-python (the llamacpp extra): run by `tox -e llamacpp` (tests/conftest.py).
+pytestmark = pytest.mark.llamacpp
+
 ALIAS = "smollm2-135m-instruct-q4"
 
 
@@ -31,7 +34,7 @@ def q4() -> GGUFBackend:
         import llama_cpp  # noqa: F401
     except ImportError:
         pytest.fail("llama-cpp-python is missing: the tests need the `llamacpp` extra "
-                    "(pip install -e '.[llamacpp]'; tox -e tests installs it)")
+                    "(pip install -e '.[llamacpp]'; tox -e llamacpp installs it)")
     return local(ALIAS, n_threads=min(physical_cores(), 2))
 
 

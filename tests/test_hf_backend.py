@@ -3,6 +3,10 @@ give what plain `model.generate` gives for the same prompts."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 
 from harness.backends.hf import shared_prefix_length
@@ -56,3 +60,18 @@ def test_request_cache_answers_repeat_requests_without_the_model(smol, tmp_path)
     other = CachedBackend(smol, cache)
     list(other.generate(_requests(5)[:2]))
     assert other.stats.model_calls == 2
+
+
+def test_generation_prints_no_deprecation_warning():
+    """rvf's decoding loop uses the installed transformers' own cache argument: no FutureWarning
+    or "deprecated" line on stderr. A fresh process, since transformers warns once per process."""
+    script = (
+        "from harness.backends.local import local\n"
+        "from tests.test_hf_backend import _requests\n"
+        "backend = local('smollm2-135m-instruct', dtype='fp32')\n"
+        "print(sorted(i for i, _ in backend.generate(_requests(3)[:3])))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 1, 2]"
+    assert "deprecat" not in done.stderr.lower(), done.stderr

@@ -20,6 +20,9 @@ import pytest
 
 from harness.records import read_records
 
+# Needs llama-cpp-python (the llamacpp extra): run by `tox -e llamacpp` (tests/conftest.py).
+pytestmark = pytest.mark.llamacpp
+
 ALIAS = "smollm2-llamacpp"
 
 
@@ -31,7 +34,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory):
         import llama_cpp  # noqa: F401
     except ImportError:
         pytest.fail("llama-cpp-python is missing: the tests need the `llamacpp` extra "
-                    "(pip install -e '.[llamacpp]'; tox -e tests installs it)")
+                    "(pip install -e '.[llamacpp]'; tox -e llamacpp installs it)")
     gguf = bundled_gguf("smollm2-135m-instruct")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

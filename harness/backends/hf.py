@@ -161,7 +161,7 @@ class HFBackend:
                 out = model(input_ids=torch.tensor([ids[0][:prefix]], device=model.device),
                             use_cache=True,
                             logits_to_keep=1)
-                cache = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+                cache = [(layer.keys, layer.values) for layer in out.cache.layers]
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
                 began = time.perf_counter()
@@ -218,7 +218,7 @@ def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix
                                          for k, v in prefix_cache]) if prefix_cache else \
         DynamicCache()
     out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions[:, prefix:],
-                past_key_values=cache, use_cache=True, logits_to_keep=1)
+                cache=cache, use_cache=True, logits_to_keep=1)
     next_pos = positions[:, -1]
     done = torch.zeros(rows, dtype=torch.bool, device=model.device)
     generated: list[list[int]] = [[] for _ in range(rows)]
@@ -234,7 +234,7 @@ def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix
         mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long, device=mask.device)], dim=-1)
         next_pos = next_pos + 1
         out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                    past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1)
+                    cache=out.cache, use_cache=True, logits_to_keep=1)
     return generated
 
 
