@@ -1,4 +1,4 @@
-"""The `rvf` command: run, leaderboard, list.
+"""The `rvf` command: run, leaderboard, cost, compare, audit, list.
 
 Exit codes: 0 success; 2 bad usage or bad input (unknown names, malformed data); 1 a cell or the
 run failed; 130 interrupted (finished cells and cached answers are kept: re-run to resume).
@@ -132,11 +132,19 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
                  small_models or (DEFAULT_MODEL,), seeds or (0,),
                  _parse_kv(task_args, "--task-arg"), _parse_kv(strategy_args, "--strategy-arg"),
                  backend_kv, limit, judge)
+    warned: set[str] = set()
     for cell in cells:
         split = cell.task.splits.get("test", [])
         if limit and limit > len(split):
             console.print(f"[yellow]note:[/] --limit {limit} is above the {len(split)} test "
                           f"samples of {cell.task_name}; scoring all of them")
+        if cell.task.source.startswith("user data") and cell.dataset_sha256 not in warned:
+            warned.add(cell.dataset_sha256)
+            from harness.audit import near_duplicate_warning
+
+            warning = near_duplicate_warning(cell.task, cell.dataset_sha256)
+            if warning:
+                console.print(f"[yellow]warning:[/] {escape(warning)}")
     # With Ray, each worker opens the request cache itself (see harness/executors.py).
     cache = None if no_cache or executor == "ray" else RequestCache(request_cache_path())
     try:
@@ -227,7 +235,8 @@ def cost(volume: int, results: Path, amortize_months: int | None) -> None:
     if not records:
         raise UsageError(f"no cell records under {results}: run `rvf run --results {results}`")
     out = Console(width=200)
-    for (name, version, _), rows in sorted(group_rows(records, results).items()):
+    for key, rows in group_rows(records, results).items():
+        name, version = key.task, key.version
         projections = [project(row, volume, months) for row in rows]
         table = Table(title=f"{name} (v{version}): {volume:,} queries/month, training amortised "
                             f"over {months} month(s)", title_justify="left")
@@ -270,6 +279,45 @@ def compare(baseline: Path, new: Path, gates: tuple[str, ...]) -> None:
         console.print(f"[red]regression:[/] {escape(message)}")
     if breaches:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--task", "tasks", multiple=True, help=f"Task name (repeatable). Default: {DEFAULT_TASK}.")
+@click.option("--task-arg", "task_args", multiple=True, metavar="[TASK.]K=V",
+              help="Task factory argument (repeatable), as for `rvf run`.")
+@click.option("--split", default="test", show_default=True, help="The split to audit against train.")
+def audit(tasks: tuple[str, ...], task_args: tuple[str, ...], split: str) -> None:
+    """Leakage audit: exact and near duplicates between a task's test split and train (and, for
+    free-text tasks with a corpus, answers found verbatim in it). Runs no model."""
+    from harness.audit import MEASURE, NEAR, SIMILAR, audit_task
+
+    registry = _registry()
+    kv = _parse_kv(task_args, "--task-arg")
+    out = Console()
+    for name in tasks or (DEFAULT_TASK,):
+        task = registry.make("task", name, {**kv.get("", {}), **kv.get(name, {})})
+        if split not in task.splits:
+            raise UsageError(f"task {name!r} has no {split!r} split (it has "
+                             f"{', '.join(task.splits)})")
+        found = audit_task(task, split=split)
+        table = Table(title=f"{name}: {split} ({found.n_test}) against train ({found.n_train})"
+                            + (f" — {task.source}" if task.source else ""), title_justify="left")
+        for col in ("test items", "count", "share", "same label as the train item"):
+            table.add_column(col)
+        for what, n, same in (("exact copies (normalised)", found.exact, found.exact_same_label),
+                              (f"near copies (>= {NEAR})", found.near, found.near_same_label),
+                              (f"similar (>= {SIMILAR})", found.similar, None)):
+            table.add_row(what, f"{n:,}", f"{n / max(found.n_test, 1):.1%}",
+                          "" if same is None else f"{same:,}")
+        if found.answer_in_corpus is not None:
+            table.add_row("reference answer verbatim in the corpus", f"{found.answer_in_corpus:,}",
+                          f"{found.answer_in_corpus / max(found.n_test, 1):.1%}", "")
+        out.print(table)
+        out.print(f"measure: {MEASURE}", soft_wrap=True)
+        for e in found.examples:
+            out.print(f"  {e['similarity']:.2f}  {e['test_id']}: {escape(e['test_text'][:70])!r}"
+                      f"  ~  {e['train_id']}: {escape(e['train_text'][:70])!r}", soft_wrap=True)
+        out.print()
 
 
 @cli.command(name="list")

@@ -16,8 +16,10 @@ cost), then one table per task:
   (higher primary metric, or not significantly different); "never" when its per-query cost is not
   lower; "—" when no such alternative exists.
 
-Rows from different task versions or data are never ranked together: each (task, version,
-dataset hash) is its own table, and the mismatch is listed.
+Rows are ranked together only when they were scored on the same samples of the same data: each
+(task, version, dataset hash, scored sample ids) is its own table (`TableKey`), labelled with n and
+the sample set, and the mismatch is listed. Each table also shows the leakage audit of its split
+and, for closed answer spaces, the primary metric by novelty (harness/audit.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.records import CellRecord, atomic_write, cells_dir, read_records
+from harness.records import CellRecord, atomic_write, cells_dir, read_records, sample_ids_sha256
 from harness.scoring.paired import PairedTest, paired_test
 
 ALPHA = 0.05
@@ -315,16 +317,72 @@ def summary_lines(name: str, rows: list[Row]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True, order=True)
+class TableKey:
+    """What rows must share to be ranked in one table: the task, its version and data, and the
+    exact set of test samples scored (a --limit 20 row and a --limit 40 row are not compared)."""
+
+    task: str
+    version: str
+    dataset_sha256: str
+    sample_ids_sha256: str  # "" when unknown (an old record without its predictions file)
+    n: int
+
+    @property
+    def stem(self) -> str:
+        """A short, file-name-safe id of the table (plot file names)."""
+        return f"{self.dataset_sha256[:8]}-{self.sample_ids_sha256[:6] or 'unknown'}"
+
+
 def group_rows(records: list[CellRecord], results: Path | None = None
-               ) -> dict[tuple[str, str, str], list[Row]]:
-    """Ranked rows per (task, version, dataset hash); per-sample scores read from `results`."""
-    groups: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
+               ) -> dict[TableKey, list[Row]]:
+    """Ranked rows per table (see TableKey); per-sample scores read from `results`."""
+    groups: dict[TableKey, list[Row]] = defaultdict(list)
     for r in records:
         scores = load_scores(results, r) if results is not None else {}
-        groups[(r.task.name, r.task.version, r.task.dataset_sha256)].append(Row(r, scores))
+        ids = r.task.sample_ids_sha256 or (sample_ids_sha256(scores) if scores else "")
+        key = TableKey(r.task.name, r.task.version, r.task.dataset_sha256, ids, r.task.n)
+        groups[key].append(Row(r, scores))
     for rows in groups.values():
         rank_rows(rows)
-    return dict(groups)
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0].task, -kv[0].n, kv[0])))
+
+
+def table_title(key: TableKey, keys: list[TableKey]) -> str:
+    """The task's name, plus what tells its tables apart when it has several."""
+    siblings = [k for k in keys if k.task == key.task]
+    if len(siblings) == 1:
+        return key.task
+    parts = []
+    if len({(k.version, k.dataset_sha256) for k in siblings}) > 1:
+        parts.append(f"v{key.version}, data {key.dataset_sha256[:12]}")
+    parts.append(f"n = {key.n}, samples {key.sample_ids_sha256[:8] or 'unknown'}")
+    return f"{key.task} ({'; '.join(parts)})"
+
+
+def audit_lines(rows: list[Row]) -> list[str]:
+    """The leakage audit and the quality-by-novelty table of one table's rows."""
+    audit = rows[0].record.audit
+    if not audit:
+        return []
+    from harness.audit import Audit
+
+    out = [f"**Leakage audit** ({audit['measure']}): {Audit.from_summary(audit).line()}.", ""]
+    novel = [r for r in rows if r.record.novelty]
+    if novel:
+        buckets = [b["bucket"] for b in novel[0].record.novelty]
+        primary = rows[0].record.primary_metric
+        out += [f"**{primary} by novelty** (similarity of each scored test item to its nearest "
+                "train item; n per bucket):", "",
+                "| # | strategy | model | " + " | ".join(buckets) + " |",
+                "|---|---|---|" + "---|" * len(buckets)]
+        for row in novel:
+            cells = [f"{fmt(b['value'])} [{fmt(b['ci_low'])}, {fmt(b['ci_high'])}] (n={b['n']})"
+                     if b["value"] is not None else f"— (n={b['n']})" for b in row.record.novelty]
+            out.append(f"| {row.rank} | {row.record.strategy.name} | {model_label(row.record)} | "
+                       + " | ".join(cells) + " |")
+        out.append("")
+    return out
 
 
 def render(records: list[CellRecord], skipped: list[str] | None = None,
@@ -346,30 +404,28 @@ def render(records: list[CellRecord], skipped: list[str] | None = None,
         machines = sorted({r.environment.machine for r in records if r.environment.machine})
         lines += [f"Records dated {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "")
                   + (f"; measured on: {'; '.join(machines)}." if machines else "."), ""]
-    names = defaultdict(list)
-    for key in groups:
-        names[key[0]].append(key)
+    keys = list(groups)
     if records:
         lines += ["## Summary", ""]
-        for key, rows in sorted(groups.items()):
-            title = key[0] + (f" (v{key[1]}, data {key[2][:12]})" if len(names[key[0]]) > 1 else "")
-            lines += summary_lines(title, rows)
-        mismatched = {n: ks for n, ks in names.items() if len(ks) > 1}
-        for n, ks in sorted(mismatched.items()):
-            lines += ["", f"Not compared: `{n}` has records from {len(ks)} different task versions "
-                          "or datasets (" + ", ".join(f"v{v} data {d[:12]}" for _, v, d in ks)
-                      + "); each gets its own table."]
+        for key, rows in groups.items():
+            lines += summary_lines(table_title(key, keys), rows)
+        for task in sorted({k.task for k in keys}):
+            siblings = [k for k in keys if k.task == task]
+            if len(siblings) > 1:
+                lines += ["", f"Not compared: `{task}` has rows scored on {len(siblings)} "
+                              "different task versions, datasets or sample sets ("
+                          + ", ".join(table_title(k, keys).split(" (", 1)[1][:-1] for k in siblings)
+                          + "); each gets its own table, and paired tests stay inside a table."]
         lines.append("")
-    for key, rows in sorted(groups.items()):
-        name, version, sha = key
-        heading = f"## {name} (v{version})"
-        if len(names[name]) > 1:
-            heading += f" — dataset {sha[:12]}"
+    for key, rows in groups.items():
         primary = rows[0].record.primary_metric
-        lines += [heading, "", f"Ranked by **{primary}**; n = test samples scored.", ""]
+        lines += [f"## {table_title(key, keys)} (v{key.version})", "",
+                  f"Ranked by **{primary}**; n = test samples scored (the same samples for every "
+                  "row of this table).", ""]
         lines += task_table(rows) + [""]
         for title, rel in (plots or {}).get(key, {}).items():
             lines += [f"![{title}]({rel})", ""]
+        lines += audit_lines(rows)
         curves = learning_curves(rows)
         if curves:
             lines += ["**Learning curve (lora):**", ""] + curve_table(curves) + [""]

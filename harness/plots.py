@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.leaderboard import Row, learning_curves, pareto
+from harness.leaderboard import Row, TableKey, learning_curves, pareto
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-")
 
 
-def draw_plots(results: Path, groups: dict[tuple[str, str, str], list[Row]]
+def draw_plots(results: Path, groups: dict[TableKey, list[Row]]
                ) -> tuple[dict[tuple, dict[str, str]], list[str]]:
     """Draw every task's plots; returns {group key: {title: relative path}} and notes."""
     import matplotlib
@@ -30,8 +30,8 @@ def draw_plots(results: Path, groups: dict[tuple[str, str, str], list[Row]]
     links: dict[tuple, dict[str, str]] = {}
     notes: list[str] = []
     for key, rows in groups.items():
-        name, _, sha = key
-        stem = f"{_slug(name)}-{sha[:8]}"
+        name = key.task
+        stem = f"{_slug(name)}-{key.stem}"
         links[key] = {}
         priced = [r for r in rows if r.quality is not None and r.per_query is not None]
         unpriced = [r.label for r in rows if r.quality is not None and r.per_query is None]

@@ -7,11 +7,13 @@ half-written record that a later run would mistake for a finished cell.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,11 @@ class TaskInfo(BaseModel):
     args: dict[str, Any] = Field(description="Task factory arguments, defaults filled in.")
     split: str = Field("test", description="The split that was scored.")
     n: int = Field(description="Number of samples scored.")
+    source: str = Field("", description="Where the data comes from and its licence.")
+    sample_ids_sha256: str | None = Field(
+        None, description="Hash of the sorted ids of the scored samples: rows are ranked together "
+                          "only when it matches (None in records older than it: read from the "
+                          "predictions file).")
 
 
 class StrategyInfo(BaseModel):
@@ -96,6 +103,13 @@ class CellRecord(BaseModel):
     metrics: dict[str, MetricRecord] = Field(description="Metric name -> value with CI.")
     details: dict[str, Any] = Field(default_factory=dict,
                                     description="Task-specific facts, e.g. confused label pairs.")
+    audit: dict[str, Any] = Field(default_factory=dict,
+                                  description="Leakage audit of the scored split against train "
+                                              "(harness/audit.py): exact and near duplicates.")
+    novelty: list[dict[str, Any]] = Field(
+        default_factory=list, description="The primary metric per novelty bucket (similarity of "
+                                          "each test item to its nearest train item), with n "
+                                          "and CI; closed answer spaces only.")
     prepare: dict[str, Any] = Field(default_factory=dict,
                                     description="What the strategy's prepare step built or reused "
                                                 "(few-shot ids, index, training record).")
@@ -110,6 +124,11 @@ class CellRecord(BaseModel):
 
     def metric(self, name: str) -> float | None:
         return self.metrics[name].value if name in self.metrics else None
+
+
+def sample_ids_sha256(ids: Iterable[str]) -> str:
+    """Hash of the sorted sample ids: which items a row was scored on."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
 
 
 def atomic_write(path: Path, text: str) -> None:

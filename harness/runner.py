@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from harness.audit import audit_task, novelty_breakdown
 from harness.cache import CachedBackend, RequestCache
 from harness.cell import Cell
 from harness.errors import DEFAULT_MAX_ERROR_RATE, CellSkipped, DataError, RvfError, UsageError
@@ -38,6 +39,7 @@ from harness.records import (
     cells_dir,
     environment,
     read_record,
+    sample_ids_sha256,
     write_record,
 )
 from harness.training import peak_rss_bytes
@@ -139,6 +141,8 @@ def compute_cell(cell: Cell, cache: RequestCache | None,
             metrics[name] = MetricRecord(value=m.value, ci_low=m.ci_low, ci_high=m.ci_high,
                                          higher_is_better=m.higher_is_better, note=m.note)
     details = task.details(scored_samples, answers) if task.details else {}
+    audit = audit_task(task, cell.dataset_sha256, cell.split)
+    novelty = novelty_breakdown(task, scored_samples, answers, audit.nearest, cell.seed)
 
     ok = [p for p in predictions if p.error is None]
     latencies = np.array([p.latency_s for p in ok]) if ok else None
@@ -168,11 +172,13 @@ def compute_cell(cell: Cell, cache: RequestCache | None,
     record = CellRecord(
         cell_key=cell.key, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         task=TaskInfo(name=task.name, version=task.version, dataset_sha256=cell.dataset_sha256,
-                      args=payload["task"]["args"], split=cell.split, n=len(scored)),
+                      args=payload["task"]["args"], split=cell.split, n=len(scored),
+                      source=task.source, sample_ids_sha256=sample_ids_sha256(s.id for s in scored_samples)),
         strategy=StrategyInfo(name=cell.strategy_name, args=payload["strategy"]["args"]),
         model=ModelInfo(spec=cell.model, identity=payload["model"]),
         seed=cell.seed, primary_metric=task.primary_metric, metrics=metrics, details=details,
-        prepare=facts, usage=usage, cost_usd=cost.usd, cost_per_1k_queries_usd=cost.per_1k(len(ok)),
+        audit=audit.summary(), novelty=novelty, prepare=facts, usage=usage, cost_usd=cost.usd,
+        cost_per_1k_queries_usd=cost.per_1k(len(ok)),
         cost_basis=cost.basis, environment=environment(),
         predictions_file=f"{cell.key}.predictions.jsonl")
     rows = [{"sample_id": p.sample_id, "target": s.target, "answer": p.answer, "valid": p.valid,

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -73,13 +75,29 @@ def corpus_sha256(docs: Sequence[Document]) -> str:
 
 def classification_task(name: str, version: str, train: Sequence[Sample], test: Sequence[Sample],
                         descriptions: Mapping[str, str] | None = None, what: str = "text",
-                        description: str = "", dev: Sequence[Sample] | None = None) -> Task:
-    """A closed-label-set task: the label set is every label seen in train."""
+                        description: str = "", dev: Sequence[Sample] | None = None,
+                        source: str = "", allow_unseen_labels: bool = False) -> Task:
+    """A closed-label-set task: the label set is every label seen in train.
+
+    A test label that never occurs in train can never be predicted, yet would count against every
+    strategy: it is a DataError naming the labels and their counts, unless `allow_unseen_labels`
+    (then the samples are scored, and the task description says how many).
+    """
     if not train:
         raise DataError(f"task {name!r}: the train split is empty")
     if not test:
         raise DataError(f"task {name!r}: the test split is empty")
     labels = tuple(sorted({s.target for s in train}))
+    unseen = Counter(s.target for s in test if s.target not in set(labels))
+    if unseen and not allow_unseen_labels:
+        listed = ", ".join(f"{label!r} ({n})" for label, n in unseen.most_common(10))
+        raise DataError(f"task {name!r}: {sum(unseen.values())} test samples have a label that "
+                        f"never occurs in train, so no strategy can answer them: {listed}"
+                        f"{' ...' if len(unseen) > 10 else ''}. Add train examples, drop them, "
+                        "or pass the task argument allow_unseen_labels=true to score them anyway")
+    if unseen:
+        description += (f" ({sum(unseen.values())} test samples with {len(unseen)} labels unseen "
+                        "in train are scored: allow_unseen_labels)")
     descriptions = dict(descriptions or {})
     instructions = (
         f"Classify the {what} into exactly one of the categories below. "
@@ -94,7 +112,7 @@ def classification_task(name: str, version: str, train: Sequence[Sample], test: 
         answer_space=AnswerSpace("labels", labels, descriptions,
                                  max_answer_tokens=max(8, longest // 2 + 6)),
         parse=label_parser(labels), scorers=[LabelScorer()], primary_metric="macro_f1",
-        description=description,
+        description=description, source=source,
         details=lambda samples, answers: {
             "confused_pairs": confused_pairs([s.target for s in samples], answers)},
     )
@@ -109,42 +127,49 @@ LABEL_COLUMNS = ("label", "category", "intent", "target")
 def read_jsonl(path: Path) -> list[tuple[int, dict]]:
     """(line number, object) per non-blank line; a bad line is a DataError naming file and line."""
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            except RecursionError:
-                raise DataError(f"{path}:{lineno}: JSON nested too deeply") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object per line")
-            rows.append((lineno, row))
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise DataError(f"{path}:{lineno}: JSON nested too deeply") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{lineno}: expected a JSON object per line")
+        rows.append((lineno, row))
     return rows
+
+
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text; a bad byte is a DataError naming its line and byte offset."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start} of "
+                        "the file)") from None
 
 
 def _rows(path: Path) -> list[tuple[int, dict]]:
     """(line number, row) pairs; a malformed line is a DataError naming file and line."""
+    if path.suffix.lower() == ".jsonl":
+        return read_jsonl(path)
+    if path.suffix.lower() != ".csv":
+        raise DataError(f"{path}: unsupported file type (expected .csv or .jsonl)")
     try:
-        if path.suffix.lower() == ".jsonl":
-            return read_jsonl(path)
-        if path.suffix.lower() == ".csv":
-            with path.open(encoding="utf-8", newline="") as fh:
-                reader = csv.DictReader(fh)
-                rows = []
-                for row in reader:
-                    if None in row:
-                        raise DataError(f"{path}:{reader.line_num}: more fields than the header "
-                                        f"has columns ({', '.join(reader.fieldnames or [])})")
-                    rows.append((reader.line_num, row))
-                return rows
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+        rows = []
+        for row in reader:
+            if None in row:
+                raise DataError(f"{path}:{reader.line_num}: more fields than the header "
+                                f"has columns ({', '.join(reader.fieldnames or [])})")
+            rows.append((reader.line_num, row))
+        return rows
     except csv.Error as exc:
         raise DataError(f"{path}: malformed CSV ({exc})") from None
-    raise DataError(f"{path}: unsupported file type (expected .csv or .jsonl)")
 
 
 def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], path: Path,
@@ -202,6 +227,11 @@ def load_labelled_data(data: str, text_field: str | None = None, label_field: st
     order = list(range(len(samples)))
     random.Random(seed).shuffle(order)
     cut = int(len(order) * test_fraction)
+    if cut == 0 or cut == len(order):
+        raise DataError(f"{root}: {len(samples)} row(s); the {1 - test_fraction:.0%}/"
+                        f"{test_fraction:.0%} train/test split left the "
+                        f"{'test' if cut == 0 else 'train'} split empty (give more rows, or a "
+                        "folder with train and test files)")
     pick = lambda idx, split: [  # noqa: E731
         Sample(f"{split}-{j:05d}", samples[i].text, samples[i].target) for j, i in enumerate(idx)]
     return {"train": pick(sorted(order[cut:]), "train"), "test": pick(sorted(order[:cut]), "test")}

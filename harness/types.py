@@ -80,6 +80,7 @@ class Task:
     scorers: Sequence[Scorer]
     primary_metric: str
     description: str = ""
+    source: str = ""  # where the data comes from and its licence (named in every cell record)
     # Extra facts a scorer may report beside its metrics (e.g. confused pairs).
     details: Callable[[Sequence[Sample], Sequence[str | None]], dict[str, Any]] | None = None
     # The documents a retrieval strategy (`rag`) searches; None = the task declares no corpus.

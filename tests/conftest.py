@@ -12,8 +12,8 @@ import pytest
 from platformdirs import user_cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-BANKING77 = SHARED / "data" / "banking77"
+# The shipped Banking77 copy (the built-in ticket data); no test reads ../shared.
+BANKING77 = ROOT / "tasks" / "ticket_categorization" / "banking77"
 EXAMPLE_PLUGIN = ROOT / "examples" / "rvf-example-plugin"
 
 # `pytester` runs pytest sessions inside tests: how the rvf pytest plugin is tested black-box.

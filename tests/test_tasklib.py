@@ -61,8 +61,45 @@ def test_malformed_files_name_file_and_line(tmp_path, name, content, message):
 def test_non_utf8_file_is_a_clear_error(tmp_path):
     f = tmp_path / "latin.csv"
     f.write_bytes("text,label\ncaf\xe9,x\n".encode("latin-1"))
-    with pytest.raises(DataError, match="latin.csv: not UTF-8"):
+    with pytest.raises(DataError, match="latin.csv:2: not UTF-8"):
         load_labelled_data(str(f))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_non_utf8_byte_far_into_a_file_names_its_line_and_file_offset(tmp_path, suffix):
+    """Past the decoder's first 8 KB chunk the offset must still be the file's, not the chunk's."""
+    row = "text,label\n" if suffix == ".csv" else ""
+    lines = [('{"text": "query %04d", "label": "x"}' if suffix == ".jsonl" else "query %04d,x") % i
+             for i in range(1000)]
+    head = (row + "\n".join(lines[:700]) + "\n").encode()
+    f = tmp_path / f"big{suffix}"
+    f.write_bytes(head + b"bad \xff byte" + ("\n" + "\n".join(lines[700:])).encode())
+    assert len(head) > 8192
+    line = head.count(b"\n") + 1
+    with pytest.raises(DataError, match=rf"big{suffix}:{line}: not UTF-8 text "
+                                        rf"\(invalid start byte at byte {len(head) + 4} of the file"):
+        load_labelled_data(str(f))
+
+
+def test_one_row_file_names_the_file_and_the_empty_split(tmp_path):
+    f = tmp_path / "one.csv"
+    f.write_text("text,label\nhello,x\n")
+    with pytest.raises(DataError, match=r"one.csv: 1 row\(s\); the 80%/20% train/test split left "
+                                        "the test split empty"):
+        load_labelled_data(str(f))
+
+
+def test_unseen_test_labels_are_an_error_naming_them(tmp_path):
+    from harness.tasklib import classification_task
+    from harness.types import Sample
+
+    train = [Sample(f"tr{i}", f"t{i}", "a" if i % 2 else "b") for i in range(6)]
+    test = [Sample("te0", "x", "a"), Sample("te1", "y", "c"), Sample("te2", "z", "c")]
+    with pytest.raises(DataError, match=r"2 test samples have a label that never occurs in "
+                                        r"train.*'c' \(2\).*allow_unseen_labels=true"):
+        classification_task("t", "1", train, test)
+    task = classification_task("t", "1", train, test, allow_unseen_labels=True)
+    assert len(task.splits["test"]) == 3 and "2 test samples with 1 labels unseen" in task.description
 
 
 def test_folder_without_test_split(tmp_path):

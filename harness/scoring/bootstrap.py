@@ -26,8 +26,27 @@ def resample_weights(n: int, seed: int, resamples: int = BOOTSTRAP_RESAMPLES) ->
 
 
 def percentile_ci(values: np.ndarray) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of the resampled statistic: right for a mean, which is
+    unbiased and whose resamples centre on the point estimate."""
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
+
+
+def basic_ci(point: float, values: np.ndarray, bounds: tuple[float, float] = (0.0, 1.0)
+             ) -> tuple[float, float]:
+    """The basic (reverse-percentile) bootstrap CI: [2*point - q97.5, 2*point - q2.5], clipped.
+
+    For macro-F1 and other F1s over many small classes. The estimate on a sample is biased low
+    (per-class F1 on a handful of items, classes absent from the sample), and a resample, with
+    fewer distinct items per class, is biased low again by about as much: the resamples sit
+    below the point estimate, and the percentile interval lies too low: on 1,000 simulated test
+    sets of 300 items over 20 classes it covered the true macro-F1 88.4% of the time. Reflecting
+    the resamples around the estimate removes that second bias: 94.0% on the same sets
+    (tests/test_bootstrap.py).
+    """
+    q_low, q_high = np.percentile(values, [2.5, 97.5])
+    low, high = 2 * point - float(q_high), 2 * point - float(q_low)
+    return max(bounds[0], min(low, point)), min(bounds[1], max(high, point))
 
 
 def bootstrap_ci(values: Sequence[float] | np.ndarray, seed: int) -> tuple[float, float]:

@@ -5,8 +5,9 @@ averages per-label F1 over every label that occurs in the gold answers or the pr
 (re)sample, so a label the model never predicts still counts, at F1 = 0.
 
 The bootstrap (harness/scoring/bootstrap.py) resamples test items with replacement (B = 1000,
-numpy's seeded generator) and takes the 2.5th and 97.5th percentiles; macro-F1 is recomputed per
-resample from per-item indicator matrices.
+numpy's seeded generator); macro-F1 is recomputed per resample from per-item indicator matrices.
+Accuracy takes the 2.5th and 97.5th percentiles of the resamples; macro-F1 the basic bootstrap
+interval (`basic_ci`: its estimate is biased on small classes, and the percentile interval is not).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.scoring.bootstrap import BOOTSTRAP_RESAMPLES  # noqa: F401 (re-exported)
+from harness.scoring.bootstrap import (
+    BOOTSTRAP_RESAMPLES,  # noqa: F401 (re-exported)
+    basic_ci,
+)
 from harness.scoring.bootstrap import percentile_ci as _ci
 from harness.scoring.bootstrap import resample_weights as _resample_weights
 from harness.types import Metric, Sample, Task
@@ -60,7 +64,7 @@ def label_metrics(labels: Sequence[str], gold: Sequence[str], pred: Sequence[str
     invalid = sum(p is None for p in pred) / n
     return {
         "accuracy": Metric(float(correct.mean()), *_ci(acc_boot)),
-        "macro_f1": Metric(f1, *_ci(f1_boot)),
+        "macro_f1": Metric(f1, *basic_ci(f1, f1_boot)),
         "invalid_rate": Metric(invalid, higher_is_better=False),
     }
 

@@ -48,7 +48,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from harness.scoring.bootstrap import mean_metric
+from harness.scoring.bootstrap import basic_ci, mean_metric
 from harness.scoring.classification import _ci, _macro_f1, _resample_weights, confused_pairs
 from harness.types import Metric, Sample, Task
 
@@ -171,8 +171,9 @@ def code_metrics(system: CodeSystem, gold: Sequence[str], gold_secondary: Sequen
     boot = counts(weights)
     note = ("gold = primary + secondary codes; predicted = every code in the answer"
             + ("" if any(len(p) > 1 for p in pred_sets) else " (the model gave one code per note)"))
-    metrics["micro_f1"] = Metric(float(micro(*full)[0]), *_ci(micro(*boot)), note=note)
-    metrics["macro_f1"] = Metric(float(_macro_f1(*full)[0]), *_ci(_macro_f1(*boot)), note=note)
+    micro_f1, macro_f1 = float(micro(*full)[0]), float(_macro_f1(*full)[0])
+    metrics["micro_f1"] = Metric(micro_f1, *basic_ci(micro_f1, micro(*boot)), note=note)
+    metrics["macro_f1"] = Metric(macro_f1, *basic_ci(macro_f1, _macro_f1(*boot)), note=note)
     return metrics
 
 

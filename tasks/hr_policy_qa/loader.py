@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import DataError
-from harness.tasklib import read_jsonl
+from harness.tasklib import read_jsonl, read_text
 from harness.types import Sample
 
 SECTION_ID = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$")
@@ -35,10 +35,7 @@ class Section:
 def _read(path: Path) -> str:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return read_text(path)
 
 
 def load_sections(path: Path) -> list[Section]:
