@@ -349,15 +349,15 @@ def group_rows(records: list[CellRecord], results: Path | None = None
 
 
 def table_title(key: TableKey, keys: list[TableKey]) -> str:
-    """The task's name, plus what tells its tables apart when it has several."""
+    """"task (vN)", plus what tells a task's tables apart when it has several: the data, when
+    versions or datasets differ, and n with the sample set."""
     siblings = [k for k in keys if k.task == key.task]
-    if len(siblings) == 1:
-        return key.task
-    parts = []
+    parts = [f"v{key.version}"]
     if len({(k.version, k.dataset_sha256) for k in siblings}) > 1:
-        parts.append(f"v{key.version}, data {key.dataset_sha256[:12]}")
-    parts.append(f"n = {key.n}, samples {key.sample_ids_sha256[:8] or 'unknown'}")
-    return f"{key.task} ({'; '.join(parts)})"
+        parts.append(f"data {key.dataset_sha256[:12]}")
+    if len(siblings) > 1:
+        parts.append(f"n = {key.n}, samples {key.sample_ids_sha256[:8] or 'unknown'}")
+    return f"{key.task} ({', '.join(parts)})"
 
 
 def audit_lines(rows: list[Row]) -> list[str]:
@@ -414,12 +414,12 @@ def render(records: list[CellRecord], skipped: list[str] | None = None,
             if len(siblings) > 1:
                 lines += ["", f"Not compared: `{task}` has rows scored on {len(siblings)} "
                               "different task versions, datasets or sample sets ("
-                          + ", ".join(table_title(k, keys).split(" (", 1)[1][:-1] for k in siblings)
+                          + "; ".join(table_title(k, keys).split(" (", 1)[1][:-1] for k in siblings)
                           + "); each gets its own table, and paired tests stay inside a table."]
         lines.append("")
     for key, rows in groups.items():
         primary = rows[0].record.primary_metric
-        lines += [f"## {table_title(key, keys)} (v{key.version})", "",
+        lines += [f"## {table_title(key, keys)}", "",
                   f"Ranked by **{primary}**; n = test samples scored (the same samples for every "
                   "row of this table).", ""]
         lines += task_table(rows) + [""]

@@ -96,3 +96,17 @@ def test_banking77_user_data_runs(tmp_path):
     targets = {json.loads(line)["target"] for line in
                (results / "cells" / rec["predictions_file"]).read_text().splitlines()}
     assert len(targets) > 4  # a random subset, not the first rows of a label-sorted file
+
+
+def test_unseen_test_labels_exit_2_with_the_count(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.csv").write_text("text,label\nmy card is lost,lost_card\nrefund me,refund\n")
+    (folder / "test.csv").write_text("text,label\nwhere is my card,lost_card\n"
+                                     "app crashes,app_bug\napp freezes,app_bug\n")
+    done = rvf("run", "--results", str(tmp_path / "r"), "--task-arg", f"data={folder}")
+    assert done.returncode == 2, done.stderr[-2000:]
+    message = " ".join(done.stderr.split())
+    assert "2 test samples have a label that never occurs in train" in message
+    assert "'app_bug' (2)" in message and "allow_unseen_labels=true" in message
+    assert not (tmp_path / "r" / "cells").exists() or not list((tmp_path / "r" / "cells").iterdir())

@@ -158,10 +158,20 @@ def test_qa_scorer_without_retrieval_records_not_scored(tmp_path):
         assert m[name].value is None and m[name].note.startswith("not scored")
     assert m["recall_at_k"].note == "not scored: this strategy retrieves nothing"
     assert m["faithfulness"].note == "not scored: needs --judge (an LLM judge model)"
+
     bare = QAScorer(ragas=False)(task, _samples(), answers, seed=0)  # a runner without extras
     assert bare["mrr"].value is None and "no per-sample extras" in bare["mrr"].note
     assert m["rouge_l"].value is not None and 0 < m["rouge_l"].value < 1
     assert m["string_similarity"].value is not None
+
+
+def test_abstention_accuracy_is_not_scored_without_unanswerable_items(tmp_path):
+    """Never a perfect 1.000 when there was nothing to abstain on."""
+    task = hr_policy_qa(data=str(_write(tmp_path, GOOD_HANDBOOK, GOOD_QUESTIONS)))
+    m = QAScorer()(task, _samples()[:2], ["12 days", "the CFO"], seed=0, extras=[{}, {}])
+    assert m["abstention_accuracy"].value is None
+    assert m["abstention_accuracy"].note == ("not scored: none of the 2 items is unanswerable "
+                                             "(the model abstained on 0)")
 
 
 def test_qa_scorer_with_retrieval_extras(tmp_path):

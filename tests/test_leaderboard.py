@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.leaderboard import write_leaderboard
-from harness.records import write_record
+from harness.records import sample_ids_sha256, write_record
 from harness.scoring.paired import mcnemar_exact, paired_bootstrap_p
 from tests.test_records import make_record
 
@@ -55,7 +55,7 @@ def board(tmp_path: Path) -> str:
 
 
 def table_rows(text: str) -> list[list[str]]:
-    start = text.index("## toy (v1)")
+    start = text.index("## toy (v1")
     return [ln.strip("| ").split(" | ") for ln in text[start:].splitlines()
             if ln.startswith("| ") and ln[2].isdigit()][:4]
 
@@ -143,7 +143,7 @@ def test_unpriced_rows_and_mismatched_data_are_listed(tmp_path: Path) -> None:
     path, _, skipped = write_leaderboard(tmp_path)
     text = path.read_text()
     assert "unknown" in table_rows(text)[0][10]
-    assert "Not compared: `toy` has records from 2 different task versions or datasets" in text
+    assert "Not compared: `toy` has rows scored on 2 different task versions, datasets or sample sets" in text
     assert any("without a price" in s for s in skipped)
 
 
@@ -219,3 +219,33 @@ def test_labels_of_near_equal_rows_do_not_overlap() -> None:
     assert offsets[3] == 4  # alone: beside its point
     stacked = sorted(offsets[:3])
     assert all(b - a >= LABEL_H for a, b in zip(stacked[:-1], stacked[1:], strict=True))
+
+
+def test_rows_scored_on_different_samples_get_separately_labelled_tables(tmp_path: Path) -> None:
+    """A --limit 20 row and two --limit 40 rows: the 40s are ranked (and paired-tested) together,
+    the 20 stands alone; neither is tested against the other."""
+    def add_subset(key: str, strategy: str, n: int, right: int) -> None:
+        rec = make_record(key, strategy, right / n)
+        rec.task.n = n
+        rows = [{"sample_id": f"s{i:03d}", "score": float(i < right)} for i in range(n)]
+        if key != "old":  # a record from before sample_ids_sha256: read from its predictions
+            rec.task.sample_ids_sha256 = sample_ids_sha256(r["sample_id"] for r in rows)
+        write_record(tmp_path, rec, rows)
+
+    add_subset("p20", "prompt", 20, 10)
+    add_subset("p40", "prompt", 40, 30)
+    add_subset("old", "rag", 40, 20)
+    text = write_leaderboard(tmp_path)[0].read_text()
+    ids40 = sample_ids_sha256(f"s{i:03d}" for i in range(40))[:8]
+    ids20 = sample_ids_sha256(f"s{i:03d}" for i in range(20))[:8]
+    headings = [ln for ln in text.splitlines() if ln.startswith("## toy")]
+    assert headings == [f"## toy (v1, n = 40, samples {ids40})",
+                        f"## toy (v1, n = 20, samples {ids20})"]
+    table40 = text[text.index(headings[0]):text.index(headings[1])]
+    rows40 = [ln.split(" | ") for ln in table40.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
+    assert [(r[1], r[5]) for r in rows40[:2]] == [("prompt", "40"), ("rag", "40")]
+    assert rows40[1][4].startswith("p=")  # paired test inside the table
+    table20 = text[text.index(headings[1]):]
+    rows20 = [ln.split(" | ") for ln in table20.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
+    assert rows20[0][1] == "prompt" and rows20[0][5] == "20" and rows20[0][4] == "—"
+    assert "Not compared: `toy` has rows scored on 2 different" in text

@@ -45,8 +45,9 @@ def tiny_task(n_train: int | None = None):
     train = [Sample(f"t{i:02d}", text, label)
              for i, (label, text) in enumerate((lb, t) for lb, ts in TEXTS.items() for t in ts)]
     test = [Sample("q0", "I was billed twice", "billing"), Sample("q1", "Parcel missing", "shipping")]
+    # One train sample leaves a test label unseen: allowed here, to reach lora's own check.
     return classification_task("tiny_support", "1", train[:n_train] if n_train else train, test,
-                               what="support message")
+                               what="support message", allow_unseen_labels=n_train is not None)
 
 
 def prepare(backend, seed: int = 0, **overrides):

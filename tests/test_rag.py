@@ -162,7 +162,7 @@ def test_bad_arguments_and_free_text_task_without_corpus():
 def test_ticket_categorization_gets_labelled_neighbours():
     from rvf_tasks.ticket_categorization import ticket_categorization
 
-    task = ticket_categorization(n_train=150, n_test=10)
+    task = ticket_categorization(data="synthetic", n_train=150, n_test=10)
     strategy = rag(k=4)
     facts = strategy.prepare(task, backend=None, seed=0).facts
     assert facts["mode"] == "few_shot" and facts["n_documents"] == 150

@@ -48,7 +48,7 @@ def test_leaderboard_ranks_by_primary_metric_and_separates_datasets(tmp_path):
     path, rows, skipped = write_leaderboard(tmp_path)
     text = path.read_text()
     assert rows == 4
-    table_a = text[text.index("dataset aaaaaaaaaaaa"):text.index("dataset bbbbbbbbbbbb")]
+    table_a = text[text.index("## toy (v1, data aaaaaaaaaaaa"):text.index("## toy (v1, data bbbbbbbbbbbb")]
     lines = [ln for ln in table_a.splitlines() if ln.startswith("| ") and ln[2].isdigit()][:3]
     assert [ln.split(" | ")[1] for ln in lines] == ["lora", "prompt", "rag"]
     assert "0.700 [0.650, 0.750]" in lines[0] and "not scored" in lines[2]

@@ -168,9 +168,12 @@ class QAScorer:
         out = {
             "token_f1": mean_metric([f for f, _ in scores], seed),
             "exact_match": mean_metric([e for _, e in scores], seed),
+            # With no unanswerable item it would only measure "never abstained": not scored.
             "abstention_accuracy": mean_metric(
                 [float(u == a) for u, a in zip(unanswerable, abstained, strict=True)], seed,
-                note=f"{n_un} of {n} items unanswerable; model abstained on {sum(abstained)}"),
+                note=f"{n_un} of {n} items unanswerable; model abstained on {sum(abstained)}")
+            if n_un else Metric(None, note=f"not scored: none of the {n} items is unanswerable "
+                                           f"(the model abstained on {sum(abstained)})"),
         }
         out.update(self._retrieval(task, samples, unanswerable, extras, seed))
         out.update(self._ragas_answers(answers, refs, seed))
