@@ -13,6 +13,7 @@ from harness.backends.openai_compat import openai_backend
 from harness.registry import Registry
 from harness.scoring.classification import LabelScorer
 from harness.scoring.text import QAScorer
+from harness.strategies.classifier import classifier, embed_backend
 from harness.strategies.hosted_ft import hosted_ft
 from harness.strategies.lora import lora
 from harness.strategies.prompt import prompt
@@ -24,9 +25,11 @@ def register(registry: Registry) -> None:
     registry.backend("gguf", gguf_backend)
     registry.backend("local", local)
     registry.backend("openai", openai_backend)
+    registry.backend("embed", embed_backend)
     registry.strategy("prompt", prompt)
     registry.strategy("lora", lora)
     registry.strategy("rag", rag)
     registry.strategy("hosted_ft", hosted_ft)
+    registry.strategy("classifier", classifier)
     registry.scorer("labels", LabelScorer, "Accuracy, macro-F1 (bootstrap CIs), invalid rate.")
     registry.scorer("qa", QAScorer, "Token-F1, exact match, abstention, recall@k/MRR, ragas non-LLM.")

@@ -146,7 +146,8 @@ def plan(registry: Registry, tasks: Sequence[str], strategies: Sequence[str], mo
 
     `*_args` map a task or strategy name to its arguments ('' = arguments for all of them).
     Strategies that fine-tune (their object has `model_role == "small_model"`) run on the small
-    models instead of the (possibly hosted, frontier) `models`.
+    models instead of the (possibly hosted, frontier) `models`; a strategy with its own model
+    (`model_role == "own"`, the classifier's embedding model) runs once on its `model_spec`.
     """
     cells = []
     for task in tasks:
@@ -154,8 +155,11 @@ def plan(registry: Registry, tasks: Sequence[str], strategies: Sequence[str], mo
         for strategy in strategies:
             sargs = {**strategy_args.get("", {}), **strategy_args.get(strategy, {})}
             for one in registry.expand_sweeps("strategy", strategy, sargs):
-                role = getattr(registry.make("strategy", strategy, one), "model_role", "model")
-                for model in (small_models if role == "small_model" else models):
+                made = registry.make("strategy", strategy, one)
+                role = getattr(made, "model_role", "model")
+                specs = {"small_model": small_models, "own": (getattr(made, "model_spec", ""),)
+                         }.get(role, models)
+                for model in specs:
                     for seed in seeds:
                         cells.append(Cell(registry, task, strategy, model, seed, targs, one,
                                           backend_args, limit, judge_model=judge))

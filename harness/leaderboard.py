@@ -81,6 +81,8 @@ def model_label(record: CellRecord) -> str:
         return f"{record.model.spec} + LoRA {training['adapter_key'][:8]}"
     if training.get("fine_tuned_model"):
         return f"{record.model.spec} -> {training['fine_tuned_model']}"
+    if training.get("classifier_key"):
+        return f"{record.model.spec} + logistic regression {training['classifier_key'][:8]}"
     return record.model.spec
 
 
@@ -309,6 +311,7 @@ def summary_lines(name: str, rows: list[Row]) -> list[str]:
     if cheapest is not None:
         out.append(f"  - cheapest per query: {cheapest.label} "
                    f"(${usd(cheapest.record.cost_per_1k_queries_usd)} per 1k queries)")
+    out += classifier_line(scored)
     front = pareto(rows)
     if front:
         out.append("  - Pareto-optimal on quality vs $/1k queries: "
@@ -332,6 +335,26 @@ class TableKey:
     def stem(self) -> str:
         """A short, file-name-safe id of the table (plot file names)."""
         return f"{self.dataset_sha256[:8]}-{self.sample_ids_sha256[:6] or 'unknown'}"
+
+
+def classifier_line(scored: list[Row]) -> list[str]:
+    """Name the classifier baseline when it is above the best LLM row or within its CI: then an
+    LLM strategy is not needed for the quality."""
+    llm = [r for r in scored if r.record.strategy.name != "classifier"]
+    baselines = [r for r in scored if r.record.strategy.name == "classifier"]
+    if not llm or not baselines:
+        return []
+    best, base = llm[0], baselines[0]
+    m = best.record.metrics[best.record.primary_metric]
+    if base.rank < best.rank:
+        verdict = f"above the best LLM row, {best.label} ({fmt(best.quality)})"
+    elif m.ci_low is not None and m.ci_high is not None and m.ci_low <= base.quality <= m.ci_high:
+        verdict = (f"within the 95% CI of the best LLM row, {best.label} "
+                   f"({_metric_cell(best.record, best.record.primary_metric)})")
+    else:
+        return []
+    return [f"  - classifier baseline: {base.label} ({fmt(base.quality)}, "
+            f"${usd(base.record.cost_per_1k_queries_usd)} per 1k queries) is {verdict}"]
 
 
 def group_rows(records: list[CellRecord], results: Path | None = None
