@@ -202,6 +202,8 @@ def _significance(row: Row) -> str:
         return "n/a"
     # A bootstrap p of 0 means "below its resolution" (1 / 1000 resamples), not zero.
     shown = "p<0.001" if t.p_value < 0.001 and t.test == "paired bootstrap" else f"p={t.p_value:.3g}"
+    if t.p_value == 0 and t.test != "paired bootstrap":
+        shown = "p<1e-300"  # an exact test's p below what a float holds, not zero
     return f"{shown}{' *' if t.p_value < ALPHA else ''}"
 
 
