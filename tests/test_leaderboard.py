@@ -249,3 +249,21 @@ def test_rows_scored_on_different_samples_get_separately_labelled_tables(tmp_pat
     rows20 = [ln.split(" | ") for ln in table20.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
     assert rows20[0][1] == "prompt" and rows20[0][5] == "20" and rows20[0][4] == "—"
     assert "Not compared: `toy` has rows scored on 2 different" in text
+
+
+def test_summary_names_the_classifier_when_it_matches_the_best_llm_row(tmp_path: Path) -> None:
+    # The LLM row's CI is its value +- 0.05 (make_record): 0.80 [0.75, 0.85].
+    add(tmp_path, "llm", "prompt", 0.80, set(range(80)), cost_per_1k=2.0)
+    add(tmp_path, "clf", "classifier", 0.78, set(range(78)), cost_per_1k=0.001,
+        model="embed/all-MiniLM-L6-v2")
+    text = write_leaderboard(tmp_path)[0].read_text()
+    assert ("classifier baseline: #2 classifier / embed/all-MiniLM-L6-v2 (0.780, $0.001 per 1k "
+            "queries) is within the 95% CI of the best LLM row, #1 prompt / openai/big "
+            "(0.800 [0.750, 0.850])") in text
+    add(tmp_path, "clf", "classifier", 0.70, set(range(70)), cost_per_1k=0.001,
+        model="embed/all-MiniLM-L6-v2")  # below the CI: not named
+    assert "classifier baseline" not in write_leaderboard(tmp_path)[0].read_text()
+    add(tmp_path, "clf", "classifier", 0.90, set(range(90)), cost_per_1k=0.001,
+        model="embed/all-MiniLM-L6-v2")
+    assert "is above the best LLM row, #2 prompt / openai/big (0.800)" in \
+        write_leaderboard(tmp_path)[0].read_text()
