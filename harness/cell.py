@@ -9,7 +9,6 @@ skips every cell whose record exists: that is resume.
 from __future__ import annotations
 
 import hashlib
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +17,7 @@ from typing import Any
 from harness.cache import canonical_json
 from harness.errors import UsageError
 from harness.registry import Registry
-from harness.tasklib import corpus_sha256, dataset_sha256
+from harness.tasklib import corpus_sha256, dataset_sha256, seeded_subset
 from harness.types import Backend, Sample, Strategy, Task
 
 
@@ -120,10 +119,7 @@ def limit_samples(samples: list[Sample], limit: int | None) -> list[Sample]:
     rows would cover a handful of labels. The subset does not depend on the cell seed, so every
     strategy and seed is scored on the same samples.
     """
-    if not limit or limit >= len(samples):
-        return samples
-    keep = sorted(random.Random(0).sample(range(len(samples)), limit))
-    return [samples[i] for i in keep]
+    return seeded_subset(samples, limit or None, seed=0)
 
 
 def backend_args_for(prefix: str, args: dict[str, str]) -> dict[str, str]:

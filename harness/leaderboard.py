@@ -30,6 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.audit import Audit
 from harness.records import CellRecord, atomic_write, cells_dir, read_records, sample_ids_sha256
 from harness.scoring.paired import PairedTest, paired_test
 
@@ -373,16 +374,20 @@ def group_rows(records: list[CellRecord], results: Path | None = None
     return dict(sorted(groups.items(), key=lambda kv: (kv[0].task, -kv[0].n, kv[0])))
 
 
-def table_title(key: TableKey, keys: list[TableKey]) -> str:
-    """"task (vN)", plus what tells a task's tables apart when it has several: the data, when
-    versions or datasets differ, and n with the sample set."""
+def table_detail(key: TableKey, keys: list[TableKey]) -> str:
+    """"vN", plus what tells a task's tables apart when it has several: the data, when versions
+    or datasets differ, and n with the sample set."""
     siblings = [k for k in keys if k.task == key.task]
     parts = [f"v{key.version}"]
     if len({(k.version, k.dataset_sha256) for k in siblings}) > 1:
         parts.append(f"data {key.dataset_sha256[:12]}")
     if len(siblings) > 1:
         parts.append(f"n = {key.n}, samples {key.sample_ids_sha256[:8] or 'unknown'}")
-    return f"{key.task} ({', '.join(parts)})"
+    return ", ".join(parts)
+
+
+def table_title(key: TableKey, keys: list[TableKey]) -> str:
+    return f"{key.task} ({table_detail(key, keys)})"
 
 
 def audit_lines(rows: list[Row]) -> list[str]:
@@ -390,8 +395,6 @@ def audit_lines(rows: list[Row]) -> list[str]:
     audit = rows[0].record.audit
     if not audit:
         return []
-    from harness.audit import Audit
-
     out = [f"**Leakage audit** ({audit['measure']}): {Audit.from_summary(audit).line()}.", ""]
     novel = [r for r in rows if r.record.novelty]
     if novel:
@@ -439,7 +442,7 @@ def render(records: list[CellRecord], skipped: list[str] | None = None,
             if len(siblings) > 1:
                 lines += ["", f"Not compared: `{task}` has rows scored on {len(siblings)} "
                               "different task versions, datasets or sample sets ("
-                          + "; ".join(table_title(k, keys).split(" (", 1)[1][:-1] for k in siblings)
+                          + "; ".join(table_detail(k, keys) for k in siblings)
                           + "); each gets its own table, and paired tests stay inside a table."]
         lines.append("")
     for key, rows in groups.items():

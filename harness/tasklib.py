@@ -14,11 +14,14 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from harness.cache import canonical_json as _canonical_json
 from harness.errors import DataError
 from harness.scoring.classification import LabelScorer, confused_pairs
 from harness.types import AnswerSpace, Document, Sample, Task
+
+T = TypeVar("T")
 
 
 def _norm(text: str) -> str:
@@ -52,6 +55,26 @@ def label_parser(labels: Sequence[str]) -> Callable[[str], str | None]:
         return by_norm[found.pop()] if len(found) == 1 else None
 
     return parse
+
+
+def seeded_subset(items: Sequence[T], n: int | None, seed: int) -> list[T]:
+    """A seeded random `n` of `items`, kept in their order (all of them when n is None or larger).
+
+    Not a prefix: data files are often sorted by label, and the first n rows would cover few."""
+    items = list(items)
+    if n is None or n >= len(items):
+        return items
+    return [items[i] for i in sorted(random.Random(seed).sample(range(len(items)), n))]
+
+
+def seeded_split(n: int, fraction: float, seed: int, minimum: int = 0
+                 ) -> tuple[list[int], list[int]]:
+    """Indices (kept, held out) of a seeded random split of n items that holds out `fraction` of
+    them (at least `minimum`), each list in the items' order."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    cut = max(minimum, int(n * fraction))
+    return sorted(order[cut:]), sorted(order[:cut])
 
 
 def dataset_sha256(splits: Mapping[str, Sequence[Sample]]) -> str:
@@ -88,7 +111,7 @@ def classification_task(name: str, version: str, train: Sequence[Sample], test: 
     if not test:
         raise DataError(f"task {name!r}: the test split is empty")
     labels = tuple(sorted({s.target for s in train}))
-    unseen = Counter(s.target for s in test if s.target not in set(labels))
+    unseen = Counter(s.target for s in test if s.target not in labels)
     if unseen and not allow_unseen_labels:
         listed = ", ".join(f"{label!r} ({n})" for label, n in unseen.most_common(10))
         raise DataError(f"task {name!r}: {sum(unseen.values())} test samples have a label that "
@@ -224,14 +247,12 @@ def load_labelled_data(data: str, text_field: str | None = None, label_field: st
             raise DataError(f"{root}: expected train.csv and test.csv (or .jsonl) in the folder")
         return splits
     samples = load_labelled_file(root, "all", text_field, label_field)
-    order = list(range(len(samples)))
-    random.Random(seed).shuffle(order)
-    cut = int(len(order) * test_fraction)
-    if cut == 0 or cut == len(order):
+    train, test = seeded_split(len(samples), test_fraction, seed)
+    if not train or not test:
         raise DataError(f"{root}: {len(samples)} row(s); the {1 - test_fraction:.0%}/"
                         f"{test_fraction:.0%} train/test split left the "
-                        f"{'test' if cut == 0 else 'train'} split empty (give more rows, or a "
+                        f"{'test' if not test else 'train'} split empty (give more rows, or a "
                         "folder with train and test files)")
     pick = lambda idx, split: [  # noqa: E731
         Sample(f"{split}-{j:05d}", samples[i].text, samples[i].target) for j, i in enumerate(idx)]
-    return {"train": pick(sorted(order[cut:]), "train"), "test": pick(sorted(order[:cut]), "test")}
+    return {"train": pick(train, "train"), "test": pick(test, "test")}

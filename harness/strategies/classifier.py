@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import sys
 import time
 from collections import Counter
@@ -34,6 +33,7 @@ from harness.index import DEFAULT_EMBEDDING_MODEL, Embedder
 from harness.paths import cache_root
 from harness.records import atomic_write
 from harness.strategies.lora import DEFAULT_USD_PER_HOUR, data_sha256, select_train
+from harness.tasklib import seeded_split
 from harness.types import Backend, Generation, GenerationRequest, Prepared, Sample, Task
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
@@ -123,10 +123,8 @@ def _dev_split(task: Task, samples: list[Sample], seed: int) -> tuple[list[Sampl
     """(fit, dev): the task's dev split when it has one, else a seeded 10% of the train subset."""
     if task.splits.get("dev"):
         return samples, list(task.splits["dev"])
-    order = list(range(len(samples)))
-    random.Random(seed).shuffle(order)
-    cut = max(1, len(order) // 10)
-    return [samples[i] for i in sorted(order[cut:])], [samples[i] for i in sorted(order[:cut])]
+    fit, dev = seeded_split(len(samples), 0.1, seed, minimum=1)
+    return [samples[i] for i in fit], [samples[i] for i in dev]
 
 
 def fit_and_save(task: Task, embedder: Embedder, samples: list[Sample], C: str, seed: int,

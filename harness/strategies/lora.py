@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -30,6 +29,7 @@ from harness.cache import canonical_json
 from harness.errors import UsageError
 from harness.paths import cache_root
 from harness.records import atomic_write
+from harness.tasklib import seeded_subset
 from harness.training import Example, TrainConfig, TrainState, encode_example
 from harness.types import Backend, GenerationRequest, Message, Prepared, Sample, Task
 
@@ -63,10 +63,7 @@ def select_train(task: Task, train_size: int | None, seed: int,
     if len(train) < MIN_TRAIN:
         raise UsageError(f"{strategy}: task {task.name!r} has {len(train)} sample(s) in its 'train' "
                          f"split; fine-tuning needs at least {MIN_TRAIN}")
-    if train_size is None or train_size >= len(train):
-        return train
-    keep = sorted(random.Random(seed).sample(range(len(train)), train_size))
-    return [train[i] for i in keep]
+    return seeded_subset(train, train_size, seed)
 
 
 def data_sha256(task: Task, samples: Sequence[Sample]) -> str:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from typing import Any
 from harness.errors import DataError
 from harness.registry import Registry
 from harness.scoring.codes import CodeScorer, code_details, join_codes, primary_code_match
-from harness.tasklib import _pick, _rows
+from harness.tasklib import _pick, _rows, seeded_split
 from harness.types import AnswerSpace, Document, Sample, Task
 
 VERSION = "1"
@@ -178,14 +177,11 @@ def load_coded_data(data: str, text_field: str | None = None, codes_field: str |
             raise DataError(f"{root}: expected train.jsonl and test.jsonl (or .csv) in the folder")
         return splits, dropped
     samples, dropped = load_coded_file(root, "all", text_field, codes_field, drop_invalid)
-    order = list(range(len(samples)))
-    random.Random(seed).shuffle(order)
-    cut = max(1, int(len(order) * test_fraction))
+    train, test = seeded_split(len(samples), test_fraction, seed, minimum=1)
     pick = lambda idx, split: [  # noqa: E731
         Sample(f"{split}-{j:05d}", samples[i].text, samples[i].target, samples[i].meta)
         for j, i in enumerate(idx)]
-    return {"train": pick(sorted(order[cut:]), "train"),
-            "test": pick(sorted(order[:cut]), "test")}, dropped
+    return {"train": pick(train, "train"), "test": pick(test, "test")}, dropped
 
 
 # -- the task ------------------------------------------------------------------------------------

@@ -9,12 +9,16 @@ user's own labelled CSV or JSONL (harness/tasklib.py, `load_labelled_data`).
 
 from __future__ import annotations
 
-import random
 from importlib.resources import files
 from pathlib import Path
 
 from harness.registry import Registry
-from harness.tasklib import classification_task, load_labelled_data, load_labelled_file
+from harness.tasklib import (
+    classification_task,
+    load_labelled_data,
+    load_labelled_file,
+    seeded_subset,
+)
 from harness.types import Sample, Task
 
 VERSION = "2"  # 2: Banking77 is the built-in data; the generated queue is data=synthetic
@@ -53,18 +57,10 @@ def ticket_categorization(data: str = "banking77", seed: int = 0, n_train: int |
     else:
         splits = load_labelled_data(data, text_field, label_field, seed=seed)
         descriptions, description, source = None, f"user data from {data}", f"user data: {data}"
-    train, test = (_subset(splits[s], n, seed) for s, n in (("train", n_train), ("test", n_test)))
+    train, test = (seeded_subset(splits[s], n, seed) for s, n in (("train", n_train), ("test", n_test)))
     return classification_task("ticket_categorization", VERSION, train, test,
                                descriptions=descriptions, description=description, source=source,
                                dev=splits.get("dev"), **common)
-
-
-def _subset(samples: list[Sample], n: int | None, seed: int) -> list[Sample]:
-    """A seeded random `n` of the samples, in their original order (all of them when n is None)."""
-    if n is None or n >= len(samples):
-        return samples
-    keep = sorted(random.Random(seed).sample(range(len(samples)), n))
-    return [samples[i] for i in keep]
 
 
 def register(registry: Registry) -> None:
