@@ -3,7 +3,8 @@
 Runs `rvf run --task ticket_categorization --strategy prompt --limit 4` (then the leaderboard
 render it ends with) in this process with a line tracer on rvf's own files (harness/ and tasks/),
 in a fresh results dir and request cache, and prints the files touched, the distinct lines
-executed inside functions (module-level import code is not counted), and the total lines of the touched files. Usage (the model is the bundled default):
+executed inside functions (module-level import code is not counted), and the total lines of
+the touched files. Usage (the model is the bundled default):
 
     python bench/pipeline_path.py [--model local/smollm2-135m-instruct]
 """

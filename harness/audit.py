@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.types import Sample, Task
+from harness.types import Sample, ScoreInput, Task
 
 MEASURE = "character 5-gram Jaccard similarity of normalised text (lower case, punctuation dropped)"
 NGRAM = 5
@@ -168,7 +168,8 @@ def novelty_breakdown(task: Task, samples: Sequence[Sample], answers: Sequence[s
         if idx:
             sub_s, sub_a = [samples[i] for i in idx], [answers[i] for i in idx]
             for scorer in task.scorers:
-                metric = scorer(task, sub_s, sub_a, seed).get(task.primary_metric) or metric
+                inp = ScoreInput(task, sub_s, sub_a, [{} for _ in idx], seed)
+                metric = scorer(inp).get(task.primary_metric) or metric
         out.append({"bucket": name, "n": len(idx), "value": metric.value if metric else None,
                     "ci_low": metric.ci_low if metric else None,
                     "ci_high": metric.ci_high if metric else None})

@@ -1,5 +1,10 @@
 """Cells: one (task, strategy, model, seed, options) combination, and its key.
 
+A `CellSpec` is a cell as names and arguments (defaults filled in): frozen, JSON-serialisable,
+what `rvf run --plan` prints and what the Ray executor ships to a worker. `Cell` is a spec
+resolved into live objects, once each: the task (its data read), the strategy, the backend, the
+scored samples and the key.
+
 The key hashes everything that changes the cell's answers (task name, version and dataset hash,
 task and strategy arguments with defaults filled in, the model's identity, the scored sample ids,
 the seed) and nothing else. A finished cell is a file `cells/<key>.json`, so re-running a plan
@@ -8,7 +13,9 @@ skips every cell whose record exists: that is resume.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,94 +25,107 @@ from harness.cache import canonical_json
 from harness.errors import UsageError
 from harness.registry import Registry
 from harness.tasklib import corpus_sha256, dataset_sha256, seeded_subset
-from harness.types import Backend, Sample, Strategy, Task
+from harness.types import Backend, Judge, ModelRole, Sample, Strategy, Task
 
 
-@dataclass
+@dataclass(frozen=True)
+class CellSpec:
+    """One cell as names and arguments; `Cell` resolves it. Every field is JSON-serialisable."""
+
+    task: str  # registered task name
+    strategy: str  # registered strategy name
+    model: str  # <backend prefix>/<name>, e.g. local/smollm2-135m-instruct
+    seed: int = 0  # few-shot picks, training, bootstrap
+    task_args: dict[str, Any] = field(default_factory=dict)  # factory arguments, defaults filled in
+    strategy_args: dict[str, Any] = field(default_factory=dict)  # the same, for the strategy
+    backend_args: dict[str, str] = field(default_factory=dict)  # k=v, or prefix.k=v for one backend
+    limit: int | None = None  # score a fixed random subset of this many samples (None = all)
+    split: str = "test"  # the split that is scored
+    judge: str | None = None  # openai/<model> that scores LLM-judge metrics
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CellSpec:
+        return cls(**data)
+
+
 class Cell:
-    """A planned unit of work. Task, strategy and backend are built lazily and cheaply."""
+    """A spec resolved into live objects. Each is built on first use and then kept, so the task
+    reads its data and the strategy factory runs once per cell."""
 
-    registry: Registry
-    task_name: str
-    strategy_name: str
-    model: str
-    seed: int = 0
-    task_args: dict[str, str] = field(default_factory=dict)
-    strategy_args: dict[str, str] = field(default_factory=dict)
-    backend_args: dict[str, str] = field(default_factory=dict)
-    limit: int | None = None
-    split: str = "test"
-    judge_model: str | None = None  # openai/<model> that scores LLM-judge metrics
+    def __init__(self, registry: Registry, spec: CellSpec, strategy: Strategy | None = None):
+        self.registry, self.spec = registry, spec
+        if strategy is not None:  # the planner built it already, to learn its model role
+            self.__dict__["strategy"] = strategy
 
     @property
     def label(self) -> str:
-        args = "".join(f" {k}={v}" for k, v in sorted(self.strategy_args.items()))
-        return f"{self.task_name} / {self.strategy_name}{args} / {self.model} / seed {self.seed}"
+        """`task / strategy [args that differ from the defaults] / model / seed N`."""
+        defaults = self.registry.normalized_args("strategy", self.spec.strategy, {})
+        args = "".join(f" {k}={v}" for k, v in sorted(self.spec.strategy_args.items())
+                       if defaults.get(k) != v)
+        s = self.spec
+        return f"{s.task} / {s.strategy}{args} / {s.model} / seed {s.seed}"
 
     @cached_property
     def task(self) -> Task:
-        return self.registry.make("task", self.task_name, self.task_args)
+        return self.registry.make("task", self.spec.task, self.spec.task_args)
+
+    @cached_property
+    def strategy(self) -> Strategy:
+        return self.registry.make("strategy", self.spec.strategy, self.spec.strategy_args)
 
     @cached_property
     def dataset_sha256(self) -> str:
         return dataset_sha256(self.task.splits)
 
-    def strategy(self) -> Strategy:
-        """A fresh strategy object (strategies keep per-cell state from `prepare`)."""
-        return self.registry.make("strategy", self.strategy_name, self.strategy_args)
-
     @cached_property
     def backend(self) -> Backend:
-        prefix, _, rest = self.model.partition("/")
-        if not rest:
-            raise_unknown_model(self.registry, self.model)
-        return self.registry.make("backend", prefix, {"name": rest, **backend_args_for(
-            prefix, self.backend_args)})
+        return make_backend(self.registry, self.spec.model, self.spec.backend_args)
 
     @cached_property
     def samples(self) -> list[Sample]:
-        split = self.task.splits.get(self.split)
+        split = self.task.splits.get(self.spec.split)
         if split is None:
-            raise UsageError(f"task {self.task_name!r} has no {self.split!r} split "
+            raise UsageError(f"task {self.spec.task!r} has no {self.spec.split!r} split "
                              f"(has: {', '.join(self.task.splits)})")
-        return limit_samples(list(split), self.limit)
+        return limit_samples(list(split), self.spec.limit)
 
     @cached_property
-    def judge(self) -> Any:
+    def judge(self) -> Judge | None:
         """The LLM judge for scorers that use one (None without --judge)."""
-        if self.judge_model is None:
+        if self.spec.judge is None:
             return None
-        from harness.scoring.judge import Judge
+        from harness.scoring.judge import Judge as RagasJudge
 
-        prefix, _, rest = self.judge_model.partition("/")
+        prefix, _, rest = self.spec.judge.partition("/")
         if prefix != "openai" or not rest:
-            raise UsageError(f"--judge {self.judge_model!r}: the judge must be an openai/<model> "
+            raise UsageError(f"--judge {self.spec.judge!r}: the judge must be an openai/<model> "
                              "(ragas drives it through an async OpenAI client)")
-        return Judge(self.registry.make("backend", "openai", {
-            "name": rest, **backend_args_for("openai", self.backend_args)}))
-
-    def key_payload(self) -> dict[str, Any]:
-        task = self.task
-        ids = [s.id for s in self.samples]
-        judge = {"judge": self.judge.identity()} if self.judge is not None else {}
-        return {**judge,
-            "task": {"name": task.name, "version": task.version,
-                     "dataset_sha256": self.dataset_sha256,
-                     "corpus_sha256": self.corpus_sha256,
-                     "args": self.registry.normalized_args("task", self.task_name, self.task_args),
-                     "split": self.split,
-                     "samples": hashlib.sha256("\n".join(ids).encode()).hexdigest()},
-            "strategy": {"name": self.strategy_name,
-                         "args": self.registry.normalized_args("strategy", self.strategy_name,
-                                                               self.strategy_args)},
-            "model": self.backend.identity(),
-            "seed": self.seed,
-        }
+        return RagasJudge(make_backend(self.registry, self.spec.judge, self.spec.backend_args))
 
     @cached_property
     def corpus_sha256(self) -> str | None:
         """The retrieval corpus is data too: a changed handbook must not reuse old records."""
         return corpus_sha256(self.task.corpus()) if self.task.corpus is not None else None
+
+    def key_payload(self) -> dict[str, Any]:
+        s, task = self.spec, self.task
+        ids = [x.id for x in self.samples]
+        judge = {"judge": self.judge.identity()} if self.judge is not None else {}
+        return {**judge,
+            "task": {"name": task.name, "version": task.version,
+                     "dataset_sha256": self.dataset_sha256, "corpus_sha256": self.corpus_sha256,
+                     "args": self.registry.normalized_args("task", s.task, s.task_args),
+                     "split": s.split,
+                     "samples": hashlib.sha256("\n".join(ids).encode()).hexdigest()},
+            "strategy": {"name": s.strategy, "args": self.registry.normalized_args(
+                "strategy", s.strategy, s.strategy_args)},
+            "model": self.backend.identity(),
+            "seed": s.seed,
+        }
 
     @cached_property
     def key(self) -> str:
@@ -122,16 +142,28 @@ def limit_samples(samples: list[Sample], limit: int | None) -> list[Sample]:
     return seeded_subset(samples, limit or None, seed=0)
 
 
-def backend_args_for(prefix: str, args: dict[str, str]) -> dict[str, str]:
-    """Unscoped `k=v` plus the ones scoped to this backend (`openai.base_url=...`)."""
+def make_backend(registry: Registry, model: str, args: dict[str, str]) -> Backend:
+    """The backend of `<prefix>/<name>`, with the unscoped `k=v` plus those scoped to its prefix
+    (`openai.base_url=...`)."""
+    prefix, _, rest = model.partition("/")
+    if not rest:
+        prefixes = ", ".join(f"{e.name}/..." for e in registry.entries("backend"))
+        raise UsageError(f"model {model!r} must look like <backend>/<name> (backends: {prefixes})")
     picked = {k: v for k, v in args.items() if "." not in k}
     picked.update({k.split(".", 1)[1]: v for k, v in args.items() if k.startswith(prefix + ".")})
-    return picked
+    return registry.make("backend", prefix, {"name": rest, **picked})
 
 
-def raise_unknown_model(registry: Registry, model: str) -> None:
-    prefixes = ", ".join(f"{e.name}/..." for e in registry.entries("backend"))
-    raise UsageError(f"model {model!r} must look like <backend>/<name> (backends: {prefixes})")
+def models_for(strategy: Strategy, models: Sequence[str], small_models: Sequence[str]
+               ) -> Sequence[str]:
+    """The models a strategy runs on, by its declared role."""
+    if strategy.model_role is ModelRole.SMALL_MODEL:
+        return small_models
+    if strategy.model_role is ModelRole.OWN:
+        if not strategy.own_model:
+            raise UsageError(f"strategy {strategy.name!r} declares ModelRole.OWN but no own_model")
+        return (strategy.own_model,)
+    return models
 
 
 def plan(registry: Registry, tasks: Sequence[str], strategies: Sequence[str], models: Sequence[str],
@@ -141,22 +173,20 @@ def plan(registry: Registry, tasks: Sequence[str], strategies: Sequence[str], mo
     """tasks x strategies (x argument sweeps) x models x seeds, in a stable order.
 
     `*_args` map a task or strategy name to its arguments ('' = arguments for all of them).
-    Strategies that fine-tune (their object has `model_role == "small_model"`) run on the small
-    models instead of the (possibly hosted, frontier) `models`; a strategy with its own model
-    (`model_role == "own"`, the classifier's embedding model) runs once on its `model_spec`.
+    Each strategy's `model_role` says which models it runs on (`models_for`).
     """
     cells = []
     for task in tasks:
-        targs = {**task_args.get("", {}), **task_args.get(task, {})}
+        targs = registry.normalized_args("task", task, {**task_args.get("", {}),
+                                                        **task_args.get(task, {})})
         for strategy in strategies:
             sargs = {**strategy_args.get("", {}), **strategy_args.get(strategy, {})}
             for one in registry.expand_sweeps("strategy", strategy, sargs):
                 made = registry.make("strategy", strategy, one)
-                role = getattr(made, "model_role", "model")
-                specs = {"small_model": small_models, "own": (getattr(made, "model_spec", ""),)
-                         }.get(role, models)
-                for model in specs:
-                    for seed in seeds:
-                        cells.append(Cell(registry, task, strategy, model, seed, targs, one,
-                                          backend_args, limit, judge_model=judge))
+                resolved = registry.normalized_args("strategy", strategy, one)
+                pairs = itertools.product(models_for(made, models, small_models), seeds)
+                for i, (model, seed) in enumerate(pairs):
+                    spec = CellSpec(task, strategy, model, seed, targs, resolved, backend_args,
+                                    limit, judge=judge)
+                    cells.append(Cell(registry, spec, made if i == 0 else None))
     return cells

@@ -92,21 +92,20 @@ def cli() -> None:
 @click.option("--ray-gpus-per-cell", type=click.FloatRange(min=0), default=0, show_default=True,
               help="GPUs each cell of an in-process model (hf/, local/: lora training and "
                    "inference) asks Ray for; other cells ask for one CPU.")
+@click.option("--plan", "plan_only", is_flag=True,
+              help="Print each planned cell's spec and key (JSON lines on stdout) and run nothing.")
 def run(tasks, strategies, models, small_models, seeds, limit, results, task_args, strategy_args,
         backend_args, base_url, max_concurrency, max_error_rate, prices, hardware_usd_per_hour,
-        judge, no_cache, force, executor, ray_address, ray_gpus_per_cell) -> None:
+        judge, no_cache, force, executor, ray_address, ray_gpus_per_cell, plan_only) -> None:
     """Plan cells (tasks x strategies x models x seeds), run the unfinished ones, and write
     cell records and LEADERBOARD.md."""
-    from harness.cache import RequestCache
     from harness.cell import plan
-    from harness.leaderboard import leaderboard_is_current, write_leaderboard
-    from harness.paths import request_cache_path
     from harness.pricing import PriceTable
-    from harness.runner import run_plan
+    from harness.runner import LocalExecutor, RunOptions, run_cells
 
     began = time.perf_counter()
     if executor == "ray":
-        from harness.executors import require_ray
+        from harness.executors import RayExecutor, require_ray
 
         try:  # before planning: a missing extra should not cost the planning time
             require_ray()
@@ -118,50 +117,67 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
         registry.get("task", name)
     for name in strategies:
         registry.get("strategy", name)
-    # Backend arguments may be scoped to one backend (openai.max_concurrency=4); the openai
-    # options are shorthands for such scoped arguments.
-    backend_kv = {(f"{scope}.{k}" if scope else k): v
-                  for scope, kv in _parse_kv(backend_args, "--backend-arg").items()
-                  for k, v in kv.items()}
-    if base_url:
-        backend_kv["openai.base_url"] = base_url
-    if max_concurrency:
-        backend_kv["openai.max_concurrency"] = str(max_concurrency)
-    price_table = PriceTable.load(prices)
     cells = plan(registry, tasks, strategies, models or (DEFAULT_MODEL,),
                  small_models or (DEFAULT_MODEL,), seeds or (0,),
                  _parse_kv(task_args, "--task-arg"), _parse_kv(strategy_args, "--strategy-arg"),
-                 backend_kv, limit, judge)
+                 _backend_kv(backend_args, base_url, max_concurrency), limit, judge)
+    if plan_only:
+        _print_plan(cells)
+        return
+    _check_plan(cells, limit)
+    options = RunOptions(results=results, use_cache=not no_cache, force=force,
+                         max_error_rate=max_error_rate, prices=PriceTable.load(prices),
+                         hardware_usd_per_hour=hardware_usd_per_hour)
+    chosen = (RayExecutor(ray_address, ray_gpus_per_cell) if executor == "ray"
+              else LocalExecutor())
+    summary = run_cells(cells, options, console, chosen)
+    _finish_run(summary, results, began)
+
+
+def _backend_kv(backend_args: tuple[str, ...], base_url: str | None,
+                max_concurrency: int | None) -> dict[str, str]:
+    """Backend arguments, possibly scoped to one backend (openai.max_concurrency=4); the openai
+    options are shorthands for such scoped arguments."""
+    kv = {(f"{scope}.{k}" if scope else k): v
+          for scope, pairs in _parse_kv(backend_args, "--backend-arg").items()
+          for k, v in pairs.items()}
+    if base_url:
+        kv["openai.base_url"] = base_url
+    if max_concurrency:
+        kv["openai.max_concurrency"] = str(max_concurrency)
+    return kv
+
+
+def _print_plan(cells) -> None:
+    import json
+
+    for cell in cells:
+        click.echo(json.dumps({"key": cell.key, "spec": cell.spec.to_dict(),
+                               "n": len(cell.samples)}, sort_keys=True, default=str))
+    console.print(f"{len(cells)} cell(s) planned; nothing run (--plan)")
+
+
+def _check_plan(cells, limit: int | None) -> None:
+    """Notes before any compute: a limit above the split, a dataset full of near copies."""
+    from harness.audit import near_duplicate_warning
+
     warned: set[str] = set()
     for cell in cells:
-        split = cell.task.splits.get("test", [])
+        split = cell.task.splits.get(cell.spec.split, [])
         if limit and limit > len(split):
-            console.print(f"[yellow]note:[/] --limit {limit} is above the {len(split)} test "
-                          f"samples of {cell.task_name}; scoring all of them")
+            console.print(f"[yellow]note:[/] --limit {limit} is above the {len(split)} "
+                          f"{cell.spec.split} samples of {cell.spec.task}; scoring all of them")
         if cell.dataset_sha256 not in warned:  # built-in data stays under the threshold
             warned.add(cell.dataset_sha256)
-            from harness.audit import near_duplicate_warning
-
             warning = near_duplicate_warning(cell.task, cell.dataset_sha256)
             if warning:
                 console.print(f"[yellow]warning:[/] {escape(warning)}")
-    # With Ray, each worker opens the request cache itself (see harness/executors.py).
-    cache = None if no_cache or executor == "ray" else RequestCache(request_cache_path())
-    try:
-        if executor == "ray":
-            from harness.executors import run_plan_ray
 
-            summary = run_plan_ray(cells, results, use_cache=not no_cache, console=console,
-                                   force=force, max_error_rate=max_error_rate, prices=price_table,
-                                   hardware_usd_per_hour=hardware_usd_per_hour,
-                                   address=ray_address, gpus_per_cell=ray_gpus_per_cell)
-        else:
-            summary = run_plan(cells, results, cache, console=console, force=force,
-                               max_error_rate=max_error_rate, prices=price_table,
-                               hardware_usd_per_hour=hardware_usd_per_hour)
-    finally:
-        if cache is not None:
-            cache.close()
+
+def _finish_run(summary, results: Path, began: float) -> None:
+    """Render the leaderboard (unless no record changed), print the summary, exit 1 on failure."""
+    from harness.publish import leaderboard_is_current, write_leaderboard
+
     if leaderboard_is_current(results):
         path, rows, skipped = results / "LEADERBOARD.md", None, []
     else:
@@ -202,7 +218,7 @@ def _print_summary(summary) -> None:
               default=Path("results"), show_default=True, help="Results directory.")
 def leaderboard(results: Path) -> None:
     """Render <results>/LEADERBOARD.md from the cell records."""
-    from harness.leaderboard import write_leaderboard
+    from harness.publish import write_leaderboard
 
     if not results.is_dir():
         raise UsageError(f"results directory {results} does not exist")
@@ -222,8 +238,8 @@ def leaderboard(results: Path) -> None:
                    "first month).")
 def cost(volume: int, results: Path, amortize_months: int | None) -> None:
     """Monthly cost of every measured row at --volume queries a month, training amortised."""
-    from harness.leaderboard import fmt, group_rows, usd
-    from harness.projection import DEFAULT_AMORTIZE_MONTHS, cheapest_sentence, project
+    from harness.analysis import DEFAULT_AMORTIZE_MONTHS, cheapest_sentence, group_rows, project
+    from harness.formats import fmt, usd
     from harness.records import read_records
 
     if not results.is_dir():

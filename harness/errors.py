@@ -21,3 +21,23 @@ class CellSkipped(RvfError):
 # Share of a cell's samples allowed to fail generation (API errors after retries) before the cell
 # fails; failed samples are recorded as errors, never scored as wrong answers.
 DEFAULT_MAX_ERROR_RATE = 0.02
+
+
+class CellFailed(RvfError):
+    """Too many samples of a cell failed to generate; its answers so far stay in the cache."""
+
+
+class CellMismatch(RvfError):
+    """A Ray worker computed a different cell key than the driver (another rvf or other data)."""
+
+
+class EndpointError(UsageError):
+    """The endpoint refused in a way no retry fixes (bad key, no access, unknown model, no quota)."""
+
+
+class FineTuneFailed(RvfError):
+    """A hosted fine-tuning job failed or was cancelled; the message has the API's reason."""
+
+
+class FineTuneTimeout(RvfError):
+    """A hosted fine-tuning job did not finish within poll_timeout_s (it goes on; re-run resumes)."""

@@ -1,10 +1,10 @@
 """The Ray executor: every unfinished cell becomes a Ray task; the driver writes the records.
 
 `rvf run --executor ray` schedules the same cells the local executor would run
-(`runner.cells_to_run`), one Ray task per cell, and collects what the workers compute:
+(`runner.run_cells` decides which), one Ray task per cell, and collects what the workers compute:
 
-- A worker rebuilds its cell from a small picklable spec (names and arguments, never the loaded
-  task or model), checks that it gets the driver's cell key (a node with another rvf version or
+- A worker rebuilds its cell from its `CellSpec` (names and arguments, never the loaded task
+  or model), checks that it gets the driver's cell key (a node with another rvf version or
   other task data would otherwise produce records under a wrong key), and computes the cell with
   `runner.compute_cell`. It returns the record and its prediction rows and writes nothing into
   the results dir.
@@ -20,26 +20,22 @@ docs/ray.md for which paths a cluster should share and what happens when it does
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from harness.cache import RequestCache
-from harness.cell import Cell
-from harness.errors import DEFAULT_MAX_ERROR_RATE, RvfError, UsageError
+from harness.cell import Cell, CellSpec
+from harness.errors import CellMismatch, UsageError
 from harness.paths import request_cache_path
-from harness.pricing import DEFAULT_HARDWARE_USD_PER_HOUR, PriceTable
 from harness.records import write_record
 from harness.runner import (
     CellResult,
+    RunOptions,
     RunSummary,
-    cells_to_run,
-    check_results_writable,
     compute_cell,
     describe_failure,
     stops_the_run,
@@ -55,10 +51,6 @@ IN_PROCESS_BACKENDS = ("hf", "local")
 FORWARDED_ENV = ("RVF_CACHE_DIR", "RVF_MODELS_DIR", "RVF_REQUEST_CACHE")
 
 
-class CellMismatch(RvfError):
-    """A worker computed a different cell key than the driver (another rvf or other data)."""
-
-
 def require_ray() -> Any:
     """The `ray` module, or a UsageError (exit 2) that says how to install it."""
     try:
@@ -71,37 +63,26 @@ def require_ray() -> Any:
 
 # -- the worker side --------------------------------------------------------------------------------
 
-def cell_spec(cell: Cell) -> dict[str, Any]:
-    """Everything needed to rebuild the cell elsewhere: its fields without the registry.
-
-    The spec holds names and arguments only, so a task's data and a model's weights are loaded
-    on the worker, from the worker's own installation and caches.
-    """
-    return {f.name: getattr(cell, f.name) for f in dataclasses.fields(cell) if f.name != "registry"}
-
-
-def compute_on_worker(spec: dict[str, Any], expected_key: str, use_cache: bool,
-                      max_error_rate: float, prices: PriceTable,
-                      hardware_usd_per_hour: float) -> CellResult:
-    """Rebuild the cell, check its key, compute it. Runs in a Ray worker; writes no record."""
+def compute_on_worker(spec: dict[str, Any], expected_key: str, options: RunOptions) -> CellResult:
+    """Rebuild the cell from its spec, check its key, compute it. Runs in a Ray worker; writes
+    no record. The spec holds names and arguments only, so a task's data and a model's weights
+    are loaded on the worker, from the worker's own installation and caches."""
     from harness.registry import default_registry
 
-    cell = Cell(default_registry(), **spec)
+    cell = Cell(default_registry(), CellSpec.from_dict(spec))
     if cell.key != expected_key:
         raise CellMismatch(
             f"this worker computes cell key {cell.key} for {cell.label}, the driver planned "
             f"{expected_key}: the node runs another rvf version or sees other task data")
-    cache = RequestCache(request_cache_path()) if use_cache else None
+    cache = RequestCache(request_cache_path()) if options.use_cache else None
     try:
-        return compute_cell(cell, cache, max_error_rate=max_error_rate, prices=prices,
-                            hardware_usd_per_hour=hardware_usd_per_hour)
+        return compute_cell(cell, options, cache)
     finally:
         if cache is not None:
             cache.close()
 
 
 # -- the driver side --------------------------------------------------------------------------------
-
 def connect(ray: Any, address: str | None, num_cpus: int | None = None) -> tuple[str, bool]:
     """Join a Ray cluster (address, else $RAY_ADDRESS) or start a local one for this run.
 
@@ -126,7 +107,7 @@ def task_options(cell: Cell, gpus_per_cell: float) -> dict[str, Any]:
     """Ray resource requests of one cell: a CPU, plus GPUs for in-process models when asked."""
     options: dict[str, Any] = {"num_cpus": 1, "max_retries": MAX_RETRIES,
                                "retry_exceptions": False}
-    if gpus_per_cell and cell.model.partition("/")[0] in IN_PROCESS_BACKENDS:
+    if gpus_per_cell and cell.spec.model.partition("/")[0] in IN_PROCESS_BACKENDS:
         options["num_gpus"] = gpus_per_cell
     return options
 
@@ -139,46 +120,40 @@ def warn_if_infeasible(ray: Any, console: Console, gpus_per_cell: float) -> None
                       f"cluster has {have:g}; they wait until an autoscaler adds GPU nodes")
 
 
-def unwrap(exc: BaseException) -> BaseException:
+def unwrap(ray: Any, exc: BaseException) -> BaseException:
     """The cell's own exception inside Ray's RayTaskError (a dead worker stays as it is)."""
-    cause = getattr(exc, "cause", None)
-    return cause if isinstance(cause, BaseException) else exc
+    if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(exc.cause, BaseException):
+        return exc.cause
+    return exc
 
 
-def run_plan_ray(cells: Sequence[Cell], results: Path, use_cache: bool = True,
-                 console: Console | None = None, force: bool = False,
-                 max_error_rate: float = DEFAULT_MAX_ERROR_RATE, prices: PriceTable | None = None,
-                 hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR,
-                 address: str | None = None, gpus_per_cell: float = 0,
-                 num_cpus: int | None = None) -> RunSummary:
-    """Run every cell without a complete record as a Ray task; write records as they arrive."""
-    ray = require_ray()
-    console = console or Console(stderr=True)
-    summary = RunSummary()
-    prices = prices or PriceTable.load()
-    check_results_writable(results)
-    todo = cells_to_run(cells, results, summary, console, force)
-    if not todo:
-        return summary
-    began = time.perf_counter()
-    where, started = connect(ray, address, num_cpus)
-    console.print(f"ray: {where} (connected in {time.perf_counter() - began:.1f} s); "
-                  f"{len(todo)} cells to run")
-    try:
-        warn_if_infeasible(ray, console, gpus_per_cell)
-        remote = ray.remote(compute_on_worker)
-        pending = {remote.options(**task_options(cell, gpus_per_cell)).remote(
-            cell_spec(cell), cell.key, use_cache, max_error_rate, prices, hardware_usd_per_hour
-        ): cell for cell in todo}
+class RayExecutor:
+    """Every cell `run_cells` hands it becomes a Ray task; records are written as they arrive."""
+
+    def __init__(self, address: str | None = None, gpus_per_cell: float = 0,
+                 num_cpus: int | None = None) -> None:
+        self.address, self.gpus_per_cell, self.num_cpus = address, gpus_per_cell, num_cpus
+
+    def run(self, todo: list[Cell], options: RunOptions, summary: RunSummary,
+            console: Console) -> None:
+        ray = require_ray()
+        began = time.perf_counter()
+        where, started = connect(ray, self.address, self.num_cpus)
+        console.print(f"ray: {where} (connected in {time.perf_counter() - began:.1f} s); "
+                      f"{len(todo)} cells to run")
         try:
-            collect(ray, pending, results, summary, console)
+            warn_if_infeasible(ray, console, self.gpus_per_cell)
+            remote = ray.remote(compute_on_worker)
+            pending = {remote.options(**task_options(cell, self.gpus_per_cell)).remote(
+                cell.spec.to_dict(), cell.key, options): cell for cell in todo}
+            try:
+                collect(ray, pending, options.results, summary, console)
+            finally:
+                for ref in pending:  # an interrupt or a run-stopping error: drop what is left
+                    ray.cancel(ref, force=True)
         finally:
-            for ref in pending:  # an interrupt or a run-stopping error: drop what is left
-                ray.cancel(ref, force=True)
-    finally:
-        if started:
-            ray.shutdown()
-    return summary
+            if started:
+                ray.shutdown()
 
 
 def collect(ray: Any, pending: dict[Any, Cell], results: Path, summary: RunSummary,
@@ -193,7 +168,7 @@ def collect(ray: Any, pending: dict[Any, Cell], results: Path, summary: RunSumma
             result: CellResult = ray.get(ref)
             write_record(results, result.record, result.rows)
         except Exception as exc:  # noqa: BLE001 - one failing cell must not sink the plan
-            cause = unwrap(exc)
+            cause = unwrap(ray, exc)
             if stops_the_run(cause):
                 raise cause from None
             summary.failed.append((cell, describe_failure(cause)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.leaderboard import Row, TableKey, learning_curves, pareto
+from harness.analysis import Row, TableKey, learning_curves, pareto
 
 
 def _slug(text: str) -> str:
@@ -104,7 +104,7 @@ def label_points(ax, points: list[tuple[str, float, float]]) -> list[float]:
 def _learning_curves(plt, curves: list[list[Row]], task: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for rows in curves:
-        xs = [r.training["train_examples"] for r in rows]
+        xs = [r.training.train_examples for r in rows]
         ax.errorbar(xs, [r.quality for r in rows], yerr=_errorbars(rows), fmt="o-", capsize=4,
                     label=f"{rows[0].record.strategy.name} / {rows[0].record.model.spec}")
     if len(curves) > 1:

@@ -16,29 +16,31 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from harness.cell import Cell
+    from harness.cell import CellSpec
     from harness.records import CellRecord
 
 
-@pytest.hookspec
-def pytest_rvf_adjust_cell(cell: Cell, config: pytest.Config) -> None:
-    """Change a planned cell before rvf looks for its record or runs it.
+@pytest.hookspec(firstresult=True)
+def pytest_rvf_adjust_cell(spec: CellSpec, config: pytest.Config) -> CellSpec | None:
+    """Return a changed cell spec before rvf looks for its record or runs it (None: keep it).
 
     Called once per cell a test asks for (through `rvf_cell` or the `rvf` marker), before the
     cell key is computed, so whatever you change is part of the key: a record computed with other
-    settings is never reused by mistake. Change the cell in place; the return value is ignored.
-    Fields worth changing: `limit`, `seed`, `task_args`, `strategy_args`, `backend_args`
-    (string values, as on the command line).
+    settings is never reused by mistake. The spec is frozen: return `dataclasses.replace(spec,
+    ...)`; the first implementation that returns a spec wins. Fields worth changing: `limit`,
+    `seed`, `task_args`, `strategy_args`, `backend_args` (see `harness.cell.CellSpec`).
 
     Example, in conftest.py: score fewer samples on CI and use two few-shot examples::
 
+        import dataclasses
         import os
 
-        def pytest_rvf_adjust_cell(cell):
+        def pytest_rvf_adjust_cell(spec):
             if os.environ.get("CI"):
-                cell.limit = min(cell.limit or 50, 50)
-            if cell.strategy_name == "prompt":
-                cell.strategy_args["k"] = "2"
+                spec = dataclasses.replace(spec, limit=min(spec.limit or 50, 50))
+            if spec.strategy == "prompt":
+                spec = dataclasses.replace(spec, strategy_args={**spec.strategy_args, "k": 2})
+            return spec
     """
 
 

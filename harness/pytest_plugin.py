@@ -29,7 +29,6 @@ import pytest
 from harness.errors import RvfError
 
 if TYPE_CHECKING:
-    from harness.cache import RequestCache
     from harness.cell import Cell
     from harness.compare import Baseline, Gate
     from harness.records import CellRecord
@@ -71,6 +70,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "Repeatable; needs --rvf-compare.")
     group.addoption("--rvf-no-cache", action="store_true",
                     help="Do not read or write the request cache.")
+    group.addoption("--rvf-max-error-rate", type=float, default=None, metavar="RATE",
+                    help="Fail a cell when more of its samples than this fraction fail to generate "
+                         "(default: as rvf run).")
+    group.addoption("--rvf-prices", default=None, metavar="FILE",
+                    help="JSON price file that overrides and extends the shipped table.")
+    group.addoption("--rvf-hardware-usd-per-hour", type=float, default=None, metavar="USD",
+                    help="Prices local models' compute and training time (default: as rvf run).")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -113,8 +119,9 @@ def rvf_cell(request: pytest.FixtureRequest) -> Callable[..., CellRecord]:
 @pytest.fixture
 def rvf_record(request: pytest.FixtureRequest) -> CellRecord:
     """The record of this item's cell; the item comes from `@pytest.mark.rvf(...)` on the test."""
-    cell = getattr(request, "param", None)
-    if cell is None:
+    try:
+        cell = request.param  # set by pytest_generate_tests below
+    except AttributeError:
         _fail("rvf_record is given by @pytest.mark.rvf(tasks=[...], strategies=[...]) on the "
               "test; without the marker, use the rvf_cell fixture")
     return _state(request.config).record_for(cell, request.node)
@@ -143,17 +150,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def cell_ids(cells: list[Cell]) -> list[str]:
     """`task-strategy`, plus what tells cells apart when it varies: swept strategy arguments,
     the model, the seed."""
-    several_models = len({c.model for c in cells}) > 1
-    several_seeds = len({c.seed for c in cells}) > 1
+    specs = [c.spec for c in cells]
+    several_models = len({s.model for s in specs}) > 1
+    several_seeds = len({s.seed for s in specs}) > 1
     ids = []
-    for cell in cells:
-        siblings = [c for c in cells
-                    if (c.task_name, c.strategy_name) == (cell.task_name, cell.strategy_name)]
-        parts = [cell.task_name, cell.strategy_name]
-        parts += [f"{k}={v}" for k, v in sorted(cell.strategy_args.items())
-                  if len({c.strategy_args.get(k) for c in siblings}) > 1]
-        parts += [cell.model] if several_models else []
-        parts += [f"seed{cell.seed}"] if several_seeds else []
+    for spec in specs:
+        siblings = [s for s in specs if (s.task, s.strategy) == (spec.task, spec.strategy)]
+        parts = [spec.task, spec.strategy]
+        parts += [f"{k}={v}" for k, v in sorted(spec.strategy_args.items())
+                  if len({str(s.strategy_args.get(k)) for s in siblings}) > 1]
+        parts += [spec.model] if several_models else []
+        parts += [f"seed{spec.seed}"] if several_seeds else []
         ids.append("-".join(parts))
     return ids
 
@@ -204,6 +211,7 @@ class RvfSession:
     small_models: list[str]
     limit: int | None
     use_cache: bool
+    run_options: dict[str, Any] = field(default_factory=dict)  # for RunOptions: error rate, prices
     baseline: Baseline | None = None
     gates: list[Gate] = field(default_factory=list)  # --rvf-compare-fail, see harness/compare.py
     ran: dict[str, CellRecord] = field(default_factory=dict)  # cell key -> record, this session
@@ -211,7 +219,6 @@ class RvfSession:
     notes: list[str] = field(default_factory=list)
     leaderboard: tuple[Path, int] | None = None
     _registry: Registry | None = None
-    _cache: RequestCache | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RvfSession:
@@ -220,9 +227,14 @@ class RvfSession:
         limit = opt("rvf_limit")
         if limit is not None and limit < 1:
             raise pytest.UsageError(f"--rvf-limit must be at least 1, got {limit}")
+        run_options = {k: v for k, v in (("max_error_rate", opt("rvf_max_error_rate")),
+                                         ("hardware_usd_per_hour",
+                                          opt("rvf_hardware_usd_per_hour"))) if v is not None}
+        if opt("rvf_prices"):
+            run_options["prices_file"] = here / opt("rvf_prices")
         session = cls(results=here / opt("rvf_results"), models=opt("rvf_model"),
                       small_models=opt("rvf_small_model"), limit=limit,
-                      use_cache=not opt("rvf_no_cache"))
+                      use_cache=not opt("rvf_no_cache"), run_options=run_options)
         if opt("rvf_compare") or opt("rvf_compare_fail"):
             session._set_baseline(opt("rvf_compare"), opt("rvf_compare_fail"), here)
         return session
@@ -269,7 +281,11 @@ class RvfSession:
     def record_for(self, cell: Cell, item: pytest.Item) -> CellRecord:
         """Adjust (hook), then load or run the cell; check its gates against the item."""
         config = item.config
-        config.hook.pytest_rvf_adjust_cell(cell=cell, config=config)
+        spec = config.hook.pytest_rvf_adjust_cell(spec=cell.spec, config=config)
+        if spec is not None and spec != cell.spec:
+            from harness.cell import Cell
+
+            cell = Cell(cell.registry, spec)
         record, path, reused = _or_fail(self._load_or_run, cell)
         self.ran[record.cell_key] = record
         config.hook.pytest_rvf_record_written(record=record, path=path, reused=reused,
@@ -279,17 +295,30 @@ class RvfSession:
         return record
 
     def _load_or_run(self, cell: Cell) -> tuple[CellRecord, Path, bool]:
-        """(record, its path, whether it was on disk already): a finished cell never runs twice."""
-        from harness.records import cells_dir, read_record
+        """(record, its path, whether it was reused): `rvf run`'s reuse rule and options."""
+        from rich.console import Console
 
-        path = cells_dir(self.results) / f"{cell.key}.json"
-        if path.exists():
-            return read_record(path), path, True
-        from harness.runner import run_cell
+        from harness.records import cells_dir
+        from harness.runner import run_cells
 
-        record = run_cell(cell, self.results, self.cache())
-        self.computed.add(record.cell_key)
-        return record, path, False
+        summary = run_cells([cell], self.options(), Console(stderr=True, quiet=True))
+        if summary.failed:
+            raise RvfError(f"{cell.label}: {summary.failed[0][1]}")
+        if not summary.finished and not summary.reused:
+            raise RvfError(f"{cell.label}: skipped, no record (a dry run)")
+        record = (summary.finished or summary.reused)[0]
+        if summary.finished:
+            self.computed.add(record.cell_key)
+        return record, cells_dir(self.results) / f"{record.cell_key}.json", not summary.finished
+
+    def options(self):
+        """The RunOptions of this session (as `rvf run` builds them from its options)."""
+        from harness.pricing import PriceTable
+        from harness.runner import RunOptions
+
+        given = dict(self.run_options)
+        prices = PriceTable.load(given.pop("prices_file", None))
+        return RunOptions(results=self.results, use_cache=self.use_cache, prices=prices, **given)
 
     def compare(self, record: CellRecord) -> list[str]:
         """Gate breaches of a record against its baseline; missing figures become notes."""
@@ -309,21 +338,10 @@ class RvfSession:
                 breaches.append(message)
         return breaches
 
-    def cache(self) -> RequestCache | None:
-        if self.use_cache and self._cache is None:
-            from harness.cache import RequestCache
-            from harness.paths import request_cache_path
-
-            self._cache = RequestCache(request_cache_path())
-        return self._cache
-
     def finish(self) -> None:
-        """Close the request cache; write the leaderboard if this session ran any cell."""
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
+        """Write the leaderboard if this session ran any cell."""
         if self.ran:
-            from harness.leaderboard import write_leaderboard
+            from harness.publish import write_leaderboard
 
             path, rows, _ = write_leaderboard(self.results)
             self.leaderboard = (path, rows)

@@ -1,6 +1,8 @@
 """Cell records: one JSON file per finished cell, the only input of the leaderboard.
 
-The schema is versioned: a reader refuses a `schema_version` it does not know instead of guessing.
+The schema is versioned. Records of an older version are migrated when read (`migrate`: each
+step rewrites one version into the next, as inspect_ai's log schema does), so results written by
+an earlier rvf stay readable; a version newer than this rvf is refused instead of guessed at.
 Files are written atomically (temp file + rename in the same folder), so a kill never leaves a
 half-written record that a later run would mistake for a finished cell.
 """
@@ -20,16 +22,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from harness.errors import DataError
+from harness.types import Metric, TrainingInfo
 
-SCHEMA_VERSION = 1
-
-
-class MetricRecord(BaseModel):
-    value: float | None = Field(description="The metric on the test samples; None = not scored.")
-    ci_low: float | None = Field(None, description="Lower end of the 95% bootstrap CI.")
-    ci_high: float | None = Field(None, description="Upper end of the 95% bootstrap CI.")
-    higher_is_better: bool = Field(True, description="Direction used for ranking.")
-    note: str = Field("", description="Why a value is missing, or how it was computed.")
+# 2: training facts moved from `prepare["training"]` to the typed `training`, and the backend's
+# facts from `prepare["backend"]` to `model.facts` (with `model.file_bytes`).
+SCHEMA_VERSION = 2
 
 
 class TaskInfo(BaseModel):
@@ -56,6 +53,11 @@ class ModelInfo(BaseModel):
     spec: str = Field(description="What the user asked for, e.g. local/smollm2-135m-instruct.")
     identity: dict[str, Any] = Field(description="What makes its answers: backend, weights "
                                                  "fingerprint or endpoint, dtype. No secrets.")
+    file_bytes: int | None = Field(None, description="Size of the local model's files (a GGUF "
+                                                     "file, an HF folder); None for API models.")
+    facts: dict[str, Any] = Field(default_factory=dict,
+                                  description="What the backend reported outside the key "
+                                              "(threads, shared prefix tokens, concurrency).")
 
 
 class UsageInfo(BaseModel):
@@ -100,7 +102,8 @@ class CellRecord(BaseModel):
     model: ModelInfo
     seed: int = Field(description="Seed for sampling few-shot examples, training, bootstrap.")
     primary_metric: str = Field(description="The task's ranking metric, a key of `metrics`.")
-    metrics: dict[str, MetricRecord] = Field(description="Metric name -> value with CI.")
+    metrics: dict[str, Metric] = Field(description="Metric name -> value with 95% CI (None = not "
+                                                   "scored, with the reason in its note).")
     details: dict[str, Any] = Field(default_factory=dict,
                                     description="Task-specific facts, e.g. confused label pairs.")
     audit: dict[str, Any] = Field(default_factory=dict,
@@ -112,7 +115,9 @@ class CellRecord(BaseModel):
                                           "and CI; closed answer spaces only.")
     prepare: dict[str, Any] = Field(default_factory=dict,
                                     description="What the strategy's prepare step built or reused "
-                                                "(few-shot ids, index, training record).")
+                                                "(few-shot ids, index facts).")
+    training: TrainingInfo | None = Field(None, description="What the strategy trained (lora, "
+                                                            "classifier, hosted_ft); None if none.")
     usage: UsageInfo
     cost_usd: float | None = Field(None, description="Inference cost of the scored queries in "
                                                      "USD; None = unknown (no price for the model).")
@@ -166,10 +171,47 @@ def read_record(path: Path) -> CellRecord:
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: unreadable cell record ({exc})") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION:
+    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
         raise DataError(f"{path}: cell record schema_version {version!r}; this rvf reads "
-                        f"{SCHEMA_VERSION}")
-    return CellRecord.model_validate(data)
+                        f"1 to {SCHEMA_VERSION}")
+    return CellRecord.model_validate(migrate(data))
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """A record of any known schema version, rewritten to the current one (a new dict)."""
+    data = json.loads(json.dumps(data))
+    if data["schema_version"] == 1:
+        data = _v1_to_v2(data)
+    return data
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    prepare = data.get("prepare") or {}
+    facts = prepare.pop("backend", None) or {}
+    data["model"]["facts"] = facts
+    data["model"]["file_bytes"] = facts.get("model_file_bytes")
+    training = prepare.pop("training", None)
+    if training:
+        if "adapter_key" in training:
+            training.setdefault("kind", "lora adapter")
+        elif "fine_tuned_model" in training:
+            training.setdefault("kind", "hosted fine-tune")
+        training.setdefault("kind", "trained")
+        training["artifact"] = v1_artifact(training)
+    data["training"] = training or None
+    data["schema_version"] = 2
+    return data
+
+
+def v1_artifact(training: dict[str, Any]) -> str:
+    """The v1 records' label of what training made, from the keys each strategy wrote."""
+    if training.get("adapter_key"):
+        return f"+ LoRA {training['adapter_key'][:8]}"
+    if training.get("fine_tuned_model"):
+        return f"-> {training['fine_tuned_model']}"
+    if training.get("classifier_key"):
+        return f"+ logistic regression {training['classifier_key'][:8]}"
+    return f"+ {training.get('kind', 'trained')}"
 
 
 def read_records(results: Path) -> tuple[list[CellRecord], list[str]]:

@@ -45,7 +45,7 @@ class Registry:
     # -- registration (called from plugins' register functions) --------------------------------
     def add(self, kind: str, name: str, factory: Callable[..., Any], description: str = "") -> None:
         if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
+            raise UsageError(f"unknown plugin kind {kind!r}; expected one of {KINDS}")
         known = self._entries[kind]
         if name in known:
             raise UsageError(

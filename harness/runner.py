@@ -1,12 +1,19 @@
-"""The local executor: run each planned cell once, skip the ones already finished.
+"""Running cells: the one run API (`run_cells`) and the pipeline of one cell (`compute_cell`).
 
-The pieces every executor shares live here too: which cells still need running (`cells_to_run`),
-computing a cell without writing it (`compute_cell`), and which errors stop a run. The Ray
-executor (harness/executors.py) computes cells on workers; its driver writes their records.
+`run_cells` is what the CLI, the pytest plugin and `rvf run --executor ray` all call. It applies
+the reuse rule (`cells_to_run`: a complete record is reused, a record with failed samples is
+retried), the error-rate limit, the price table and the hardware rate in one place, and hands the
+cells that still need computing to an executor: `LocalExecutor` (one after another in this
+process) or the Ray executor (harness/executors.py).
 
-Per cell: strategy.prepare -> requests -> (cached) backend.generate -> task.parse -> scorers ->
-atomic cell record. Answers are committed to the request cache as they arrive, so an interrupted
-run loses at most one batch, and the same command resumes where it stopped.
+One cell is a pipeline of stages with one owner each:
+
+    prepare (strategy)  ->  generate (backend, through the request cache)  ->  parse and score
+    each answer (`Prediction.of`)  ->  score the cell (task's scorers)  ->  assemble the record
+
+Answers are committed to the request cache as they arrive, so an interrupted run loses at most
+one batch, and the same command resumes where it stopped. Computing and writing are separate, so
+that a cell can be computed anywhere (a Ray worker) and written in one place (the driver).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 from rich.console import Console
@@ -26,12 +33,18 @@ from rich.console import Console
 from harness.audit import audit_task, novelty_breakdown
 from harness.cache import CachedBackend, RequestCache
 from harness.cell import Cell
-from harness.errors import DEFAULT_MAX_ERROR_RATE, CellSkipped, DataError, RvfError, UsageError
+from harness.errors import (
+    DEFAULT_MAX_ERROR_RATE,
+    CellFailed,
+    CellSkipped,
+    DataError,
+    UsageError,
+)
+from harness.paths import request_cache_path
 from harness.pricing import DEFAULT_HARDWARE_USD_PER_HOUR, PriceTable, cell_cost
 from harness.progress import live_display, shared_display
 from harness.records import (
     CellRecord,
-    MetricRecord,
     ModelInfo,
     StrategyInfo,
     TaskInfo,
@@ -43,7 +56,19 @@ from harness.records import (
     write_record,
 )
 from harness.training import peak_rss_bytes
-from harness.types import Generation, Prediction
+from harness.types import Generation, Metric, Prediction, PrepareContext, Prepared, ReportsFacts, ScoreInput
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run computes and records cells; the same for every executor and entry point."""
+
+    results: Path  # the results dir: cells/<key>.json records and LEADERBOARD.md
+    use_cache: bool = True  # read and write the request cache
+    force: bool = False  # recompute cells that have a complete record
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE  # share of failed samples that fails a cell
+    prices: PriceTable = field(default_factory=PriceTable.load)
+    hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR  # prices local compute
 
 
 @dataclass
@@ -59,141 +84,141 @@ class RunSummary:
         self.model_calls += record.usage.model_calls
 
 
-class CellFailed(RvfError):
-    """Too many samples of a cell failed to generate; its answers so far stay in the cache."""
-
-
 @dataclass
 class CellResult:
-    """A computed cell before it is written: the record and its per-sample prediction rows.
-
-    Computing and writing are separate so that an executor can compute a cell anywhere (a Ray
-    worker on another machine) and write it in one place (the driver, into its results dir).
-    """
+    """A computed cell before it is written: the record and its per-sample prediction rows."""
 
     record: CellRecord
-    rows: list[dict[str, Any]]
+    rows: list[dict]
 
 
-def run_cell(cell: Cell, results: Path, cache: RequestCache | None,
-             advance: Callable[[int], None] = lambda n: None,
-             on_prepare: Callable[[str], None] = lambda msg: None,
-             max_error_rate: float = DEFAULT_MAX_ERROR_RATE, prices: PriceTable | None = None,
-             hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR) -> CellRecord:
-    """Compute one cell (answers may come from the request cache) and write its record."""
-    result = compute_cell(cell, cache, advance, on_prepare, max_error_rate, prices,
-                          hardware_usd_per_hour, results)
-    write_record(results, result.record, result.rows)
-    return result.record
+class Executor(Protocol):
+    """Computes the cells `run_cells` hands it and writes their records as they finish."""
+
+    def run(self, todo: list[Cell], options: RunOptions, summary: RunSummary,
+            console: Console) -> None: ...
 
 
-def compute_cell(cell: Cell, cache: RequestCache | None,
+def run_cells(cells: Sequence[Cell], options: RunOptions, console: Console | None = None,
+              executor: Executor | None = None) -> RunSummary:
+    """Run every cell that has no complete record yet. Errors fail that cell only, except bad
+    usage or data, which stop the run."""
+    console = console or Console(stderr=True)
+    summary = RunSummary()
+    check_results_writable(options.results)
+    todo = cells_to_run(cells, options.results, summary, console, options.force)
+    if todo:
+        (executor or LocalExecutor()).run(todo, options, summary, console)
+    return summary
+
+
+# -- the pipeline of one cell ------------------------------------------------------------------------
+
+def compute_cell(cell: Cell, options: RunOptions, cache: RequestCache | None,
                  advance: Callable[[int], None] = lambda n: None,
-                 on_prepare: Callable[[str], None] = lambda msg: None,
-                 max_error_rate: float = DEFAULT_MAX_ERROR_RATE, prices: PriceTable | None = None,
-                 hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR,
-                 results: Path | None = None) -> CellResult:
-    """Compute one cell from scratch (answers may come from the request cache); write nothing.
+                 on_stage: Callable[[str], None] = lambda msg: None) -> CellResult:
+    """Compute one cell (answers may come from the request cache); write nothing.
 
-    Samples whose generation failed are recorded as errors, not scored; above `max_error_rate`
-    the cell fails without a record, and a re-run sends only those samples to the model again.
+    Samples whose generation failed are recorded as errors, not scored; above the error-rate
+    limit the cell fails without a record, and a re-run sends only those samples to the model.
     """
     began = time.perf_counter()
     task, samples = cell.task, cell.samples
-    strategy = cell.strategy()
-    if results is not None and hasattr(strategy, "results_dir"):
-        strategy.results_dir = results  # files left for the user (hosted_ft's training file)
-    on_prepare("preparing")
-    prepared = strategy.prepare(task, cell.backend, cell.seed)
+    on_stage("preparing")
+    prepared = cell.strategy.prepare(task, cell.backend, PrepareContext(
+        seed=cell.spec.seed, results_dir=options.results,
+        hardware_usd_per_hour=options.hardware_usd_per_hour))
     backend = CachedBackend(prepared.backend, cache)
-    planned = strategy.requests(task, samples)
+    planned = cell.strategy.requests(task, samples)
+    on_stage("generating")
     gens: list[Generation | None] = [None] * len(samples)
-    on_prepare("generating")
     for i, gen in backend.generate([request for request, _ in planned]):
         gens[i] = gen
         advance(1)
+    predictions = [Prediction.of(task, s, g or Generation(error="no generation returned"), extra)
+                   for s, (_, extra), g in zip(samples, planned, gens, strict=True)]
+    check_error_rate(predictions, options.max_error_rate)
+    record = assemble_record(cell, prepared, predictions, options, backend.stats.model_calls,
+                             backend.stats.hits, time.perf_counter() - began)
+    return CellResult(record, [p.row() for p in predictions])
 
-    predictions: list[Prediction] = []
-    for sample, (_, extra), gen in zip(samples, planned, gens, strict=True):
-        gen = gen or Generation(error="no generation returned")
-        answer = None if gen.error else task.parse(gen.text)
-        predictions.append(Prediction(
-            sample.id, gen.text, answer, answer is not None, gen.error, gen.input_tokens,
-            gen.output_tokens, gen.latency_s, gen.cached, extra, gen.cached_input_tokens,
-            gen.compute_s, gen.retries, gen.meta))
+
+def check_error_rate(predictions: Sequence[Prediction], max_error_rate: float) -> None:
     failed = [p for p in predictions if p.error is not None]
     if predictions and len(failed) / len(predictions) > max_error_rate:
         raise CellFailed(f"{len(failed)} of {len(predictions)} samples failed to generate (max "
                          f"error rate {max_error_rate:g}); first error: {failed[0].error}. "
                          "Answers that succeeded are cached: re-run to retry only the failed ones")
 
-    scored = [(s, p) for s, p in zip(samples, predictions, strict=True) if p.error is None]
-    scored_samples = [s for s, _ in scored]
-    answers = [p.answer for _, p in scored]
-    metrics: dict[str, MetricRecord] = {}
-    extras = [p.extra for _, p in scored]
-    for scorer in task.scorers:
-        # Scorers that judge retrieval (recall@k, MRR) read what the strategy retrieved.
-        kwargs: dict = {"extras": extras} if getattr(scorer, "uses_extras", False) else {}
-        if getattr(scorer, "uses_judge", False):
-            kwargs["judge"] = cell.judge
-        for name, m in scorer(task, scored_samples, answers, cell.seed, **kwargs).items():
-            metrics[name] = MetricRecord(value=m.value, ci_low=m.ci_low, ci_high=m.ci_high,
-                                         higher_is_better=m.higher_is_better, note=m.note)
-    details = task.details(scored_samples, answers) if task.details else {}
-    audit = audit_task(task, cell.dataset_sha256, cell.split)
-    novelty = novelty_breakdown(task, scored_samples, answers, audit.nearest, cell.seed)
 
+def score_cell(cell: Cell, predictions: Sequence[Prediction]) -> dict[str, Metric]:
+    """Every scorer of the task on the answered samples (failed generations are not scored)."""
+    by_id = {s.id: s for s in cell.samples}
     ok = [p for p in predictions if p.error is None]
-    latencies = np.array([p.latency_s for p in ok]) if ok else None
-    usage = UsageInfo(
-        input_tokens_per_query=float(np.mean([p.input_tokens for p in ok])) if ok else 0.0,
-        output_tokens_per_query=float(np.mean([p.output_tokens for p in ok])) if ok else 0.0,
+    inp = ScoreInput(cell.task, [by_id[p.sample_id] for p in ok], [p.answer for p in ok],
+                     [p.extra for p in ok], cell.spec.seed, cell.judge)
+    metrics: dict[str, Metric] = {}
+    for scorer in cell.task.scorers:
+        metrics.update(scorer(inp))
+    return metrics
+
+
+def usage_info(ok: Sequence[Prediction], errors: int, model_calls: int, cache_hits: int,
+               wall_seconds: float) -> UsageInfo:
+    """Per-query tokens and latency of the answered samples, and what this run sent."""
+    def mean(values: list[float]) -> float:
+        return float(np.mean(values)) if values else 0.0
+
+    latencies = [p.latency_s for p in ok]
+    return UsageInfo(
+        input_tokens_per_query=mean([p.input_tokens for p in ok]),
+        output_tokens_per_query=mean([p.output_tokens for p in ok]),
         latency_p50_s=float(np.percentile(latencies, 50)) if ok else None,
         latency_p95_s=float(np.percentile(latencies, 95)) if ok else None,
-        wall_seconds=time.perf_counter() - began,
-        model_calls=backend.stats.model_calls, cache_hits=backend.stats.hits,
-        errors=len(predictions) - len(ok),
-        cached_input_tokens_per_query=float(np.mean([p.cached_input_tokens for p in ok]))
-        if ok else 0.0,
-        retries=sum(p.retries for p in predictions),
+        wall_seconds=wall_seconds, model_calls=model_calls, cache_hits=cache_hits,
+        errors=errors, cached_input_tokens_per_query=mean([p.cached_input_tokens for p in ok]),
+        retries=sum(p.retries for p in ok),
         json_parse_failures=sum(1 for p in ok if p.meta.get("json_parse_failed")),
         peak_rss_mb=round(peak_rss_bytes() / 2**20, 1),
         system_fingerprints=sorted({p.meta["system_fingerprint"] for p in ok
                                     if p.meta.get("system_fingerprint")}))
-    payload = cell.key_payload()
+
+
+def assemble_record(cell: Cell, prepared: Prepared, predictions: Sequence[Prediction],
+                    options: RunOptions, model_calls: int, cache_hits: int,
+                    wall_seconds: float) -> CellRecord:
+    """The cell record: metrics, audit, usage, cost and provenance."""
+    task, payload = cell.task, cell.key_payload()
+    ok = [p for p in predictions if p.error is None]
+    by_id = {s.id: s for s in cell.samples}
+    scored = [by_id[p.sample_id] for p in ok]
+    audit = audit_task(task, cell.dataset_sha256, cell.spec.split)
     # Priced by the model that answered: a fine-tuned model (hosted_ft) is not its base model.
-    cost = cell_cost(prepared.backend.identity(), [vars(p) for p in ok],
-                     prices or PriceTable.load(), hardware_usd_per_hour)
-    facts = dict(prepared.facts)
-    backend_facts = getattr(prepared.backend, "facts", None)  # may walk a model folder: once
-    if backend_facts:
-        facts["backend"] = dict(backend_facts)
-    record = CellRecord(
+    cost = cell_cost(prepared.backend.identity(), [p.row() for p in ok], options.prices,
+                     options.hardware_usd_per_hour)
+    facts = dict(prepared.backend.facts) if isinstance(prepared.backend, ReportsFacts) else {}
+    usage = usage_info(ok, len(predictions) - len(ok), model_calls, cache_hits, wall_seconds)
+    usage.retries = sum(p.retries for p in predictions)
+    return CellRecord(
         cell_key=cell.key, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         task=TaskInfo(name=task.name, version=task.version, dataset_sha256=cell.dataset_sha256,
-                      args=payload["task"]["args"], split=cell.split, n=len(scored),
-                      source=task.source, sample_ids_sha256=sample_ids_sha256(s.id for s in scored_samples)),
-        strategy=StrategyInfo(name=cell.strategy_name, args=payload["strategy"]["args"]),
-        model=ModelInfo(spec=cell.model, identity=payload["model"]),
-        seed=cell.seed, primary_metric=task.primary_metric, metrics=metrics, details=details,
-        audit=audit.summary(), novelty=novelty, prepare=facts, usage=usage, cost_usd=cost.usd,
-        cost_per_1k_queries_usd=cost.per_1k(len(ok)),
-        cost_basis=cost.basis, environment=environment(),
-        predictions_file=f"{cell.key}.predictions.jsonl")
-    rows = [{"sample_id": p.sample_id, "target": s.target, "answer": p.answer, "valid": p.valid,
-             "raw": p.raw, "error": p.error,
-             # per-sample score for paired significance tests (None when not scored)
-             "score": None if p.error else task.score_item(s, p.answer),
-             "input_tokens": p.input_tokens,
-             "output_tokens": p.output_tokens, "cached_input_tokens": p.cached_input_tokens,
-             "latency_s": round(p.latency_s, 4),
-             "compute_s": None if p.compute_s is None else round(p.compute_s, 4),
-             "retries": p.retries, "cached": p.cached,
-             **({"meta": p.meta} if p.meta else {}), **({"extra": p.extra} if p.extra else {})}
-            for s, p in zip(samples, predictions, strict=True)]
-    return CellResult(record, rows)
+                      args=payload["task"]["args"], split=cell.spec.split, n=len(ok),
+                      source=task.source, sample_ids_sha256=sample_ids_sha256(s.id for s in scored)),
+        strategy=StrategyInfo(name=cell.spec.strategy, args=payload["strategy"]["args"]),
+        model=ModelInfo(spec=cell.spec.model, identity=payload["model"], facts=facts,
+                        file_bytes=facts.get("model_file_bytes")),
+        seed=cell.spec.seed, primary_metric=task.primary_metric,
+        metrics=score_cell(cell, predictions),
+        details=task.details(scored, [p.answer for p in ok]) if task.details else {},
+        audit=audit.summary(),
+        novelty=novelty_breakdown(task, scored, [p.answer for p in ok], audit.nearest,
+                                  cell.spec.seed),
+        prepare=dict(prepared.facts), training=prepared.training, usage=usage,
+        cost_usd=cost.usd, cost_per_1k_queries_usd=cost.per_1k(len(ok)), cost_basis=cost.basis,
+        environment=environment(), predictions_file=f"{cell.key}.predictions.jsonl")
 
+
+# -- which cells run, and the local executor --------------------------------------------------------
 
 def check_results_writable(results: Path) -> None:
     """Fail before any compute when the results dir cannot take records (exit 2, naming it).
@@ -243,37 +268,38 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def run_plan(cells: Sequence[Cell], results: Path, cache: RequestCache | None,
-             console: Console | None = None, force: bool = False,
-             max_error_rate: float = DEFAULT_MAX_ERROR_RATE, prices: PriceTable | None = None,
-             hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR) -> RunSummary:
-    """Run every cell that has no complete record yet (`cells_to_run`); errors fail that cell
-    only, except bad usage or data, which stop the run."""
-    console = console or Console(stderr=True)
-    summary = RunSummary()
-    prices = prices or PriceTable.load()
-    check_results_writable(results)
-    todo = cells_to_run(cells, results, summary, console, force)
-    with live_display(console) as progress, shared_display(progress):
-        for cell in todo:
-            bar = progress.add_task(cell.label, total=len(cell.samples))
-            try:
-                record = run_cell(
-                    cell, results, cache, advance=lambda n, b=bar: progress.advance(b, n),
-                    on_prepare=lambda msg, b=bar, c=cell: progress.update(
-                        b, description=f"{c.label} [dim]{msg}[/]"),
-                    max_error_rate=max_error_rate, prices=prices,
-                    hardware_usd_per_hour=hardware_usd_per_hour)
-            except CellSkipped as exc:  # a dry run: it says what it did; nothing to record
-                console.print(str(exc), markup=False, highlight=False)
-                progress.update(bar, description=f"[yellow]skipped[/] {cell.label}")
-                continue
-            except Exception as exc:  # noqa: BLE001 - one failing cell must not sink the plan
-                if stops_the_run(exc):
-                    raise
-                summary.failed.append((cell, describe_failure(exc)))
-                progress.update(bar, description=f"[red]failed[/] {cell.label}")
-                continue
-            summary.add(record)
-            progress.update(bar, description=f"[green]done[/] {cell.label}")
-    return summary
+class LocalExecutor:
+    """One cell after another in this process, with a progress bar per cell."""
+
+    def run(self, todo: list[Cell], options: RunOptions, summary: RunSummary,
+            console: Console) -> None:
+        cache = RequestCache(request_cache_path()) if options.use_cache else None
+        try:
+            with live_display(console) as progress, shared_display(progress):
+                for cell in todo:
+                    bar = progress.add_task(cell.label, total=len(cell.samples))
+                    status = self.run_one(cell, options, cache, summary, console, progress, bar)
+                    progress.update(bar, description=f"{status} {cell.label}")
+        finally:
+            if cache is not None:
+                cache.close()
+
+    @staticmethod
+    def run_one(cell: Cell, options: RunOptions, cache: RequestCache | None,
+                summary: RunSummary, console: Console, progress, bar) -> str:
+        """Compute and write one cell; the status word for its bar."""
+        try:
+            result = compute_cell(
+                cell, options, cache, advance=lambda n: progress.advance(bar, n),
+                on_stage=lambda msg: progress.update(bar, description=f"{cell.label} [dim]{msg}[/]"))
+            write_record(options.results, result.record, result.rows)
+        except CellSkipped as exc:  # a dry run: it says what it did; nothing to record
+            console.print(str(exc), markup=False, highlight=False)
+            return "[yellow]skipped[/]"
+        except Exception as exc:  # noqa: BLE001 - one failing cell must not sink the plan
+            if stops_the_run(exc):
+                raise
+            summary.failed.append((cell, describe_failure(exc)))
+            return "[red]failed[/]"
+        summary.add(result.record)
+        return "[green]done[/]"

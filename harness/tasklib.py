@@ -176,7 +176,7 @@ def read_text(path: Path) -> str:
                         "the file)") from None
 
 
-def _rows(path: Path) -> list[tuple[int, dict]]:
+def read_rows(path: Path) -> list[tuple[int, dict]]:
     """(line number, row) pairs; a malformed line is a DataError naming file and line."""
     if path.suffix.lower() == ".jsonl":
         return read_jsonl(path)
@@ -195,8 +195,10 @@ def _rows(path: Path) -> list[tuple[int, dict]]:
         raise DataError(f"{path}: malformed CSV ({exc})") from None
 
 
-def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], path: Path,
-          what: str) -> str:
+def pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence[str],
+                path: Path, what: str) -> str:
+    """The column named `wanted`, else the first of `candidates` the file has; a DataError
+    naming the file and its columns otherwise."""
     if wanted:
         if wanted not in columns:
             raise DataError(f"{path}: no {what} column {wanted!r} (columns: {', '.join(columns)})")
@@ -208,14 +210,23 @@ def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str],
                     f"columns: {', '.join(columns)}); name it with the {what}_field task argument")
 
 
-def load_labelled_file(path: Path, split: str, text_field: str | None = None,
-                       label_field: str | None = None) -> list[Sample]:
-    rows = _rows(path)
+def read_table(path: Path, fields: Mapping[str, tuple[str | None, Sequence[str]]]
+               ) -> tuple[list[tuple[int, dict]], dict[str, str]]:
+    """A CSV/JSONL file's (line, row) pairs and the column chosen for each field: `fields` maps
+    what a column holds ("text") to (the column the user named or None, the usual names)."""
+    rows = read_rows(path)
     if not rows:
         raise DataError(f"{path}: no rows")
     columns = list(rows[0][1].keys())
-    tcol = _pick(columns, text_field, TEXT_COLUMNS, path, "text")
-    lcol = _pick(columns, label_field, LABEL_COLUMNS, path, "label")
+    return rows, {what: pick_column(columns, named, usual, path, what)
+                  for what, (named, usual) in fields.items()}
+
+
+def load_labelled_file(path: Path, split: str, text_field: str | None = None,
+                       label_field: str | None = None) -> list[Sample]:
+    rows, cols = read_table(path, {"text": (text_field, TEXT_COLUMNS),
+                                   "label": (label_field, LABEL_COLUMNS)})
+    tcol, lcol = cols["text"], cols["label"]
     samples = []
     for lineno, row in rows:
         text, label = row.get(tcol), row.get(lcol)
@@ -227,12 +238,13 @@ def load_labelled_file(path: Path, split: str, text_field: str | None = None,
     return samples
 
 
-def load_labelled_data(data: str, text_field: str | None = None, label_field: str | None = None,
-                       seed: int = 0, test_fraction: float = 0.2) -> dict[str, list[Sample]]:
+def load_splits(data: str, read_file: Callable[[Path, str], list[Sample]], seed: int = 0,
+                test_fraction: float = 0.2) -> dict[str, list[Sample]]:
     """Splits from a folder holding train/test(/dev) .csv or .jsonl files, or from one file.
 
-    One file without a split is divided into train and test at random (seeded), `test_fraction`
-    going to test.
+    `read_file(path, split)` reads one file into samples (labelled, coded, ...). One file
+    without a split is divided into train and test at random (seeded), `test_fraction` going to
+    test; the samples are renumbered per split.
     """
     root = Path(data).expanduser()
     if not root.exists():
@@ -242,17 +254,26 @@ def load_labelled_data(data: str, text_field: str | None = None, label_field: st
         for split in ("train", "test", "dev"):
             found = [p for p in (root / f"{split}.csv", root / f"{split}.jsonl") if p.exists()]
             if found:
-                splits[split] = load_labelled_file(found[0], split, text_field, label_field)
+                splits[split] = read_file(found[0], split)
         if "train" not in splits or "test" not in splits:
             raise DataError(f"{root}: expected train.csv and test.csv (or .jsonl) in the folder")
         return splits
-    samples = load_labelled_file(root, "all", text_field, label_field)
-    train, test = seeded_split(len(samples), test_fraction, seed)
+    samples = read_file(root, "all")
+    train, test = seeded_split(len(samples), test_fraction, seed, minimum=1)
     if not train or not test:
         raise DataError(f"{root}: {len(samples)} row(s); the {1 - test_fraction:.0%}/"
                         f"{test_fraction:.0%} train/test split left the "
                         f"{'test' if not test else 'train'} split empty (give more rows, or a "
                         "folder with train and test files)")
     pick = lambda idx, split: [  # noqa: E731
-        Sample(f"{split}-{j:05d}", samples[i].text, samples[i].target) for j, i in enumerate(idx)]
+        Sample(f"{split}-{j:05d}", samples[i].text, samples[i].target, samples[i].meta)
+        for j, i in enumerate(idx)]
     return {"train": pick(train, "train"), "test": pick(test, "test")}
+
+
+def load_labelled_data(data: str, text_field: str | None = None, label_field: str | None = None,
+                       seed: int = 0, test_fraction: float = 0.2) -> dict[str, list[Sample]]:
+    """Labelled splits (`load_splits` of `load_labelled_file`)."""
+    return load_splits(data, lambda path, split: load_labelled_file(path, split, text_field,
+                                                                    label_field),
+                       seed, test_fraction)

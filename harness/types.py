@@ -3,13 +3,23 @@
 A *task* owns data, answer space, parsing and scoring and never names a strategy. A *strategy*
 turns samples into generation requests (and may prepare first: build an index, train an adapter).
 A *backend* turns requests into text. The runner glues them together per *cell* (see cell.py).
+
+Every member the runner calls on a plugin object is declared here: the `Strategy`, `Backend` and
+`Scorer` protocols, and the optional backend capabilities (`ServesAdapters`, `HasTrainingTwin`,
+`ReportsFacts`), which are checked with `isinstance`, never by probing attribute names.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.pricing import DEFAULT_HARDWARE_USD_PER_HOUR
 
 Message = dict[str, str]  # one chat turn: {"role": "system" | "user" | "assistant", "content": ...}
 
@@ -47,13 +57,34 @@ class AnswerSpace:
     max_answer_tokens: int = 24
 
 
+class Judge(Protocol):
+    """An LLM that scores free-text answers (harness/scoring/judge.py); given with `--judge`."""
+
+    def identity(self) -> dict[str, Any]: ...
+
+    def score(self, questions: Sequence[str], answers: Sequence[str], references: Sequence[str],
+              contexts: Sequence[Sequence[str] | None], seed: int) -> dict[str, Metric]: ...
+
+
+@dataclass(frozen=True)
+class ScoreInput:
+    """Everything a scorer may use, for the samples that were answered (failed generations are
+    left out: they are errors, not wrong answers)."""
+
+    task: Task
+    samples: Sequence[Sample]
+    answers: Sequence[str | None]  # parsed answers; None = invalid (counts as wrong)
+    extras: Sequence[Mapping[str, Any]]  # per sample, from the strategy (retrieved ids, contexts)
+    seed: int = 0  # for bootstrap resampling
+    judge: Judge | None = None  # the LLM judge (None without --judge)
+
+
 class Scorer(Protocol):
     """Turns parsed predictions into named metrics (with confidence intervals)."""
 
     name: str
 
-    def __call__(self, task: Task, samples: Sequence[Sample], answers: Sequence[str | None],
-                 seed: int) -> dict[str, Metric]: ...
+    def __call__(self, inp: ScoreInput) -> dict[str, Metric]: ...
 
 
 @dataclass(frozen=True)
@@ -88,6 +119,9 @@ class Task:
     # One sample's score in [0, 1] for paired significance tests between strategies (McNemar on
     # 0/1 scores, paired bootstrap otherwise). None = exact match of answer and target.
     item_score: Callable[[Sample, str | None], float] | None = None
+    # The reference answer of unanswerable items ("The handbook does not say."); free-text tasks
+    # that have such items set it, so the QA scorer knows what an abstention is.
+    abstention: str | None = None
 
     def score_item(self, sample: Sample, answer: str | None) -> float:
         if self.item_score is not None:
@@ -142,24 +176,115 @@ class Backend(Protocol):
         ...
 
 
+@runtime_checkable
+class ServesAdapters(Protocol):
+    """A backend that can serve its base model with a trained LoRA adapter (hf/, local/, gguf/)."""
+
+    def with_adapter(self, adapter: Path) -> Backend: ...
+
+
+@runtime_checkable
+class HasTrainingTwin(Protocol):
+    """A backend whose weights peft cannot train (a GGUF file) but that may name the same model in
+    a trainable form; None = it does not know one."""
+
+    def training_twin(self) -> Backend | None: ...
+
+
+@runtime_checkable
+class ReportsFacts(Protocol):
+    """A backend with facts for the cell record that are outside every key (model file size,
+    threads, lowest concurrency reached), read once after generation."""
+
+    facts: dict[str, Any]
+
+
 @dataclass
 class Prediction:
-    """One sample's outcome in a cell; written to the cell's predictions JSONL."""
+    """One sample's outcome in a cell: a line of the cell's predictions JSONL."""
 
     sample_id: str
+    target: str
     raw: str
-    answer: str | None = None
+    answer: str | None = None  # the parsed answer; None = invalid or not generated
     valid: bool = False
-    error: str | None = None
+    error: str | None = None  # set when generation failed: the sample is not scored
+    score: float | None = None  # per-sample score for paired tests; None = not scored
     input_tokens: int = 0
     output_tokens: int = 0
-    latency_s: float = 0.0
-    cached: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. retrieved ids and scores
     cached_input_tokens: int = 0
+    latency_s: float = 0.0
     compute_s: float | None = 0.0
     retries: int = 0
-    meta: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)  # from the backend (system_fingerprint)
+    extra: dict[str, Any] = field(default_factory=dict)  # from the strategy (retrieved ids)
+
+    @classmethod
+    def of(cls, task: Task, sample: Sample, gen: Generation, extra: dict[str, Any]) -> Prediction:
+        """Parse and score one generation: the only place a Generation becomes a Prediction."""
+        answer = None if gen.error else task.parse(gen.text)
+        return cls(sample_id=sample.id, target=sample.target, raw=gen.text, answer=answer,
+                   valid=answer is not None, error=gen.error,
+                   score=None if gen.error else task.score_item(sample, answer),
+                   input_tokens=gen.input_tokens, output_tokens=gen.output_tokens,
+                   cached_input_tokens=gen.cached_input_tokens, latency_s=gen.latency_s,
+                   compute_s=gen.compute_s, retries=gen.retries, cached=gen.cached,
+                   meta=gen.meta, extra=extra)
+
+    def row(self) -> dict[str, Any]:
+        """The JSONL line (times rounded to 0.1 ms, empty meta and extra left out)."""
+        row = dict(vars(self))
+        row["latency_s"] = round(self.latency_s, 4)
+        row["compute_s"] = None if self.compute_s is None else round(self.compute_s, 4)
+        for name in ("meta", "extra"):
+            if not row[name]:
+                del row[name]
+        return row
+
+
+class ModelRole(enum.Enum):
+    """Which models the planner runs a strategy on."""
+
+    MODEL = "model"  # --model: the (possibly hosted, frontier) models being compared
+    SMALL_MODEL = "small_model"  # --small-model: the models a fine-tuning strategy trains
+    OWN = "own"  # the strategy's own model (`Strategy.own_model`), e.g. the classifier's encoder
+
+
+@dataclass(frozen=True)
+class PrepareContext:
+    """What a strategy's `prepare` may use besides the task and the backend."""
+
+    seed: int = 0  # the cell's seed: few-shot picks, LoRA init, data order
+    results_dir: Path | None = None  # where files meant for the user go (hosted_ft's JSONL)
+    cache_root: Path | None = None  # adapters, indexes, heads; None = harness.paths.cache_root()
+    hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR  # prices local training time
+
+    def cache(self, *parts: str) -> Path:
+        """A folder under the cache root."""
+        from harness.paths import cache_root
+
+        return (self.cache_root or cache_root()).joinpath(*parts)
+
+
+class TrainingInfo(BaseModel):
+    """What a training strategy did (lora, classifier, hosted_ft), in the cell record.
+
+    The common figures are typed fields, read by the leaderboard and `rvf cost`; each strategy
+    adds its own (loss curve, job id, ...) as extra fields.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(description="What was trained, e.g. 'lora adapter'.")
+    artifact: str = Field(description="Short label of the result, shown beside the model "
+                                      "(e.g. 'LoRA 1a2b3c4d').")
+    train_examples: int | None = Field(None, description="Training examples used.")
+    wall_seconds: float | None = Field(None, description="Training wall time (the cached run's, "
+                                                         "on a cache hit).")
+    training_cost_usd: float | None = Field(None, description="Training cost; None = unknown.")
+    peak_rss_bytes: int | None = Field(None, description="Peak resident memory while training.")
+    cache_hit: bool = Field(False, description="Reused from the cache: nothing trained this run.")
 
 
 @dataclass
@@ -167,15 +292,18 @@ class Prepared:
     """What a strategy's `prepare` hands back: the backend to generate with, facts for the record."""
 
     backend: Backend
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)  # few-shot ids, index facts
+    training: TrainingInfo | None = None  # set by strategies that train
 
 
 class Strategy(Protocol):
     """How a model is made to do a task: prepare once per cell, then one request per sample."""
 
     name: str
+    model_role: ModelRole
+    own_model: str | None  # the model spec for ModelRole.OWN; None otherwise
 
-    def prepare(self, task: Task, backend: Backend, seed: int) -> Prepared:
+    def prepare(self, task: Task, backend: Backend, ctx: PrepareContext) -> Prepared:
         """Build or reuse what prediction needs (few-shot pick, index, adapter)."""
         ...
 

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The shipped Banking77 copy (the built-in ticket data); no test reads ../shared.
 BANKING77 = ROOT / "tasks" / "ticket_categorization" / "banking77"
 EXAMPLE_PLUGIN = ROOT / "examples" / "rvf-example-plugin"
+EXAMPLE_STRATEGY = ROOT / "examples" / "rvf-example-strategy"
 
 # `pytester` runs pytest sessions inside tests: how the rvf pytest plugin is tested black-box.
 pytest_plugins = ["pytester"]
@@ -81,3 +82,12 @@ def example_plugin(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = write_dist_info(tmp_path_factory.mktemp("example-plugin"), project["name"],
                              project["entry-points"]["rvf.plugins"])
     return [folder, EXAMPLE_PLUGIN / "src"]
+
+
+@pytest.fixture(scope="session")
+def example_strategy(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Paths that make examples/rvf-example-strategy discoverable as if pip-installed."""
+    project = tomllib.loads((EXAMPLE_STRATEGY / "pyproject.toml").read_text())["project"]
+    folder = write_dist_info(tmp_path_factory.mktemp("example-strategy"), project["name"],
+                             project["entry-points"]["rvf.plugins"])
+    return [folder, EXAMPLE_STRATEGY / "src"]

@@ -39,7 +39,7 @@ def test_classifier_learns_banking77_intents_and_reuses_its_head(tmp_path):
     # Chance is 10% over 10 intents; a linear head on MiniLM embeddings is far above it.
     assert rec["metrics"]["accuracy"]["value"] >= 0.6, rec["metrics"]
     assert rec["metrics"]["invalid_rate"]["value"] == 0.0
-    training = rec["prepare"]["training"]
+    training = rec["training"]
     assert training["train_examples"] == 300 and training["cache_hit"] is False
     assert training["C"] in (0.1, 1.0, 10.0, 100.0) and set(training["dev_accuracy"]) == {
         "0.1", "1.0", "10.0", "100.0"}
@@ -50,7 +50,7 @@ def test_classifier_learns_banking77_intents_and_reuses_its_head(tmp_path):
     again = rvf(*args, "--force")
     assert again.returncode == 0, again.stderr[-3000:]
     [rec2] = records(results)
-    assert rec2["prepare"]["training"]["cache_hit"] is True
+    assert rec2["training"]["cache_hit"] is True
     assert rec2["metrics"]["accuracy"]["value"] == rec["metrics"]["accuracy"]["value"]
 
 
@@ -76,8 +76,8 @@ def test_a_label_with_one_train_example_fits_with_a_warning(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "1 label(s) have a single train example (branch); fitting anyway" in done.stderr
     [rec] = records(tmp_path / "r")
-    assert rec["prepare"]["training"]["single_example_labels"] == 1
-    assert rec["prepare"]["training"]["dev_accuracy"] == {}
+    assert rec["training"]["single_example_labels"] == 1
+    assert rec["training"]["dev_accuracy"] == {}
 
 
 def test_one_cell_on_its_own_model_whose_key_follows_its_arguments(registry):
@@ -85,6 +85,6 @@ def test_one_cell_on_its_own_model_whose_key_follows_its_arguments(registry):
 
     cells = [plan(registry, ["ticket_categorization"], ["classifier"], ["local/x", "local/z"],
                   ["local/y"], [0], {}, {"": {"C": c}}, {}, 10) for c in ("auto", "10")]
-    assert [[c.model for c in cs] for cs in cells] == [["embed/all-MiniLM-L6-v2"]] * 2
+    assert [[c.spec.model for c in cs] for cs in cells] == [["embed/all-MiniLM-L6-v2"]] * 2
     assert cells[0][0].key != cells[1][0].key
     assert cells[0][0].key_payload()["model"]["embedding"]["kind"] == "sentence-transformers"

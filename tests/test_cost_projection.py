@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.leaderboard import group_rows
-from harness.projection import project
+from harness.analysis import group_rows, project
 from harness.records import read_records
 from tests.test_leaderboard import add
 

@@ -54,6 +54,41 @@ def test_example_plugin_is_listed_and_runs_under_every_strategy(example_plugin, 
     assert "## language_id (v1)" in (results / "LEADERBOARD.md").read_text()
 
 
+def test_example_strategy_is_listed_and_runs(example_strategy, tmp_path):
+    """The external strategy of examples/rvf-example-strategy: listed with its origin, planned
+    on --model by its declared role, and run end to end into a record."""
+    listed = rvf(example_strategy, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "user_turn_prompt rvf-example-strategy:user_turn_prompt" in listed.stdout
+    results = tmp_path / "results"
+    done = rvf(example_strategy, "run", "--strategy", "user_turn_prompt", "--limit", "4",
+               "--strategy-arg", "user_turn_prompt.k=2", "--results", str(results))
+    assert done.returncode == 0, done.stderr[-3000:]
+    [record] = [json.loads(p.read_text()) for p in (results / "cells").glob("*.json")]
+    assert record["strategy"] == {"name": "user_turn_prompt", "args": {"k": 2}}
+    assert record["model"]["spec"] == "local/smollm2-135m-instruct"
+    assert len(record["prepare"]["few_shot_ids"]) == 2
+    assert record["metrics"]["macro_f1"]["value"] is not None
+
+
+def test_example_strategy_sends_no_system_turn(example_strategy, monkeypatch):
+    for path in example_strategy:
+        monkeypatch.syspath_prepend(str(path))
+    from rvf_example_strategy import user_turn_prompt
+
+    from harness.registry import default_registry
+    from harness.types import PrepareContext
+
+    task = default_registry().make("task", "ticket_categorization")
+    strategy = user_turn_prompt(k=2)
+    strategy.prepare(task, None, PrepareContext(seed=0))
+    [(request, _)] = strategy.requests(task, task.splits["test"][:1])
+    roles = [m["role"] for m in request.messages]
+    assert roles == ["user", "assistant", "user", "assistant", "user"]
+    assert request.messages[0]["content"].startswith(task.instructions)
+    assert request.messages[-1]["content"] == task.splits["test"][0].text
+
+
 PLUGINS = {
     # distribution name -> (entry point name, module name, module source)
     "broken-plugin": ("broken", "rvf_broken_plugin", "import rvf_no_such_dependency  # noqa\n"),

@@ -20,7 +20,7 @@ from harness.backends.gguf import GGUFBackend, gguf_backend, physical_cores, req
 from harness.backends.local import LocalBackend, bundled_gguf, local, resolve
 from harness.errors import UsageError
 from harness.records import read_records
-from harness.types import GenerationRequest
+from harness.types import GenerationRequest, PrepareContext
 
 # Needs llama-cpp-python (the llamacpp extra): run by `tox -e llamacpp` (tests/conftest.py).
 pytestmark = pytest.mark.llamacpp
@@ -47,7 +47,7 @@ def ticket_requests(registry) -> tuple[object, list, list[GenerationRequest]]:
 
     task = registry.make("task", "ticket_categorization", {})
     strategy = registry.make("strategy", "prompt", {"k": "2"})
-    strategy.prepare(task, None, 0)
+    strategy.prepare(task, None, PrepareContext(seed=0))
     samples = limit_samples(list(task.splits["test"]), 6)
     return task, samples, [r for r, _ in strategy.requests(task, samples)]
 
@@ -223,7 +223,7 @@ def test_cli_run_records_memory_and_file_size(tmp_path: Path) -> None:
     assert record.model.identity["backend"] == "gguf" and record.task.n == 20
     assert record.usage.errors == 0 and record.usage.model_calls == 20
     assert record.usage.peak_rss_mb and record.usage.peak_rss_mb > 100
-    assert record.prepare["backend"]["model_file_bytes"] == bundled_gguf(ALIAS).stat().st_size
+    assert record.model.facts["model_file_bytes"] == bundled_gguf(ALIAS).stat().st_size
     assert record.metrics["macro_f1"].value is not None
     assert record.usage.latency_p50_s and record.usage.latency_p50_s > 0
     rows = [json.loads(x) for x in (results / "cells" / record.predictions_file)
@@ -250,8 +250,8 @@ def test_lora_strategy_trains_the_twin_and_serves_the_quantized_file(q4: GGUFBac
     task = tiny_task()
     strategy = lora(**ARGS)
     # Seed 5: not the adapter test_lora.py trains (it asserts it trains its own, not a cache hit).
-    prepared = strategy.prepare(task, q4, 5)
-    served, training = prepared.backend, prepared.facts["training"]
+    prepared = strategy.prepare(task, q4, PrepareContext(seed=5))
+    served, training = prepared.backend, prepared.training.model_dump()
     assert isinstance(served, GGUFBackend) and served.model_file() == q4.model_file()
     assert served.adapter == strategy.adapter_dir and (served.adapter / "adapter_config.json").exists()
     assert training["trained_model"] == "local/smollm2-135m-instruct"
@@ -260,7 +260,8 @@ def test_lora_strategy_trains_the_twin_and_serves_the_quantized_file(q4: GGUFBac
     answers = dict(served.generate(requests))
     assert sorted(answers) == [0, 1] and all(g.error is None and g.text for g in answers.values())
 
-    twin_row = lora(**ARGS).prepare(task, local("smollm2-135m-instruct"), 5).facts["training"]
+    twin_row = lora(**ARGS).prepare(task, local("smollm2-135m-instruct"),
+                                    PrepareContext(seed=5)).training.model_dump()
     assert twin_row["cache_hit"] and twin_row["adapter_key"] == training["adapter_key"]
 
 
@@ -270,9 +271,9 @@ def test_lora_on_a_gguf_file_without_a_twin_asks_for_train_model(tmp_path: Path)
 
     plain = gguf_backend(str(bundled_gguf(ALIAS)))  # gguf/<path>: rvf cannot know its twin
     with pytest.raises(UsageError, match=r"lora\.train_model=hf/"):
-        lora(**ARGS).prepare(tiny_task(), plain, 0)
+        lora(**ARGS).prepare(tiny_task(), plain, PrepareContext(seed=0))
     with pytest.raises(UsageError, match="hf/<hub id or folder> or local/<alias>"):
-        lora(**ARGS, train_model="openai/gpt-4o").prepare(tiny_task(), plain, 0)
+        lora(**ARGS, train_model="openai/gpt-4o").prepare(tiny_task(), plain, PrepareContext(seed=0))
     with pytest.raises(UsageError, match="train_model is for GGUF models"):
         lora(**ARGS, train_model="local/smollm2-135m-instruct").prepare(
-            tiny_task(), local("smollm2-135m-instruct"), 0)
+            tiny_task(), local("smollm2-135m-instruct"), PrepareContext(seed=0))

@@ -37,7 +37,7 @@ from harness.strategies.hosted_ft import (
     training_price,
 )
 from harness.strategies.lora import lora_messages
-from harness.types import Sample
+from harness.types import PrepareContext, Sample
 from tests.ft_server import FtServer, majority_answer
 from tests.test_openai_backend import API_KEY, assert_key_nowhere, only_record, rvf
 
@@ -218,7 +218,7 @@ def test_job_flow_uploads_trains_evaluates_and_records(trained_run, registry):
     assert record.metrics["accuracy"].value == pytest.approx(expected)
 
     # The record: job, trained tokens, status history, training cost.
-    t = record.prepare["training"]
+    t = record.training.model_dump()
     assert t["job_id"] == "ftjob-1" and t["fine_tuned_model"] == job["fine_tuned_model"]
     assert t["trained_tokens"] == job["trained_tokens"] > 0
     assert [h["status"] for h in t["status_history"]] == ["validating_files", "queued",
@@ -240,9 +240,9 @@ def test_rerun_reuses_the_finished_job(trained_run):
     assert len(server.jobs) == snapshot["jobs"] == 1 and len(server.files) == 1
     assert sum(server.retrievals.values()) == snapshot["retrievals"]  # not even polled
     record = only_record(tmp)
-    t = record.prepare["training"]
+    t = record.training.model_dump()
     assert t["cache_hit"] is True and t["job_id"] == "ftjob-1"
-    assert t["fine_tuned_model"] == first.prepare["training"]["fine_tuned_model"]
+    assert t["fine_tuned_model"] == first.training.model_dump()["fine_tuned_model"]
     assert record.usage.model_calls == 0  # the answers came from the request cache
     assert record.metrics["accuracy"].value == first.metrics["accuracy"].value
     assert_key_nowhere(tmp, again.stdout, again.stderr)
@@ -282,17 +282,15 @@ def test_an_interrupted_poll_resumes_the_same_job(registry, tmp_path, monkeypatc
     with FtServer(statuses=slow) as server:
         backend = openai_backend(BASE, base_url=server.url)
         impatient = hosted_ft(poll_interval_s=0.01, poll_timeout_s=0.05)
-        impatient.results_dir = tmp_path
         with pytest.raises(FineTuneTimeout, match="ftjob-1 is still"):
-            impatient.prepare(task, backend, 0)
+            impatient.prepare(task, backend, PrepareContext(seed=0, results_dir=tmp_path))
         key = next(p.stem for p in jobs_dir().glob("*.json")
                    if read_job(p.stem)["endpoint"] == backend.base_url)
         assert read_job(key)["status"] in ("queued", "running")
         patient = hosted_ft(poll_interval_s=0.01)
-        patient.results_dir = tmp_path
-        prepared = patient.prepare(task, backend, 0)
+        prepared = patient.prepare(task, backend, PrepareContext(seed=0, results_dir=tmp_path))
     assert len(server.jobs) == 1 and len(server.files) == 1  # resumed, not recreated
-    t = prepared.facts["training"]
+    t = prepared.training.model_dump()
     assert t["status"] == "succeeded" and t["cache_hit"] is False
     assert [h["status"] for h in t["status_history"]][0] == "validating_files"
     assert prepared.backend.model == server.jobs["ftjob-1"]["fine_tuned_model"]
@@ -309,9 +307,9 @@ def test_an_empty_answer_stops_before_any_upload(registry, tmp_path, monkeypatch
     task = dataclasses.replace(task, splits={**task.splits, "train": train})
     with FtServer() as server:
         strategy = hosted_ft()
-        strategy.results_dir = tmp_path
         with pytest.raises(DataError, match=r"\.jsonl:6: messages\[2\]\.content \(assistant"):
-            strategy.prepare(task, openai_backend(BASE, base_url=server.url), 0)
+            strategy.prepare(task, openai_backend(BASE, base_url=server.url),
+                             PrepareContext(seed=0, results_dir=tmp_path))
     assert server.files == {} and server.jobs == {}
 
 
@@ -320,7 +318,7 @@ def test_a_local_model_only_does_a_dry_run(registry):
         spec = "local/smollm2-135m-instruct"
 
     with pytest.raises(UsageError, match="openai/"):
-        hosted_ft().prepare(registry.make("task", "hr_policy_qa"), Local(), 0)
+        hosted_ft().prepare(registry.make("task", "hr_policy_qa"), Local(), PrepareContext(seed=0))
 
 
 @pytest.mark.parametrize("args", [{"n_epochs": 0}, {"batch_size": 0},
@@ -346,8 +344,8 @@ def test_a_refused_request_is_bad_usage_without_the_key(registry, tmp_path, monk
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     with FtServer(require_key="sk-the-right-one") as server:
         strategy = hosted_ft()
-        strategy.results_dir = tmp_path
         with pytest.raises(UsageError, match="answered 401") as err:
             strategy.prepare(registry.make("task", "hr_policy_qa"),
-                             openai_backend(BASE, base_url=server.url), 0)
+                             openai_backend(BASE, base_url=server.url),
+                             PrepareContext(seed=0, results_dir=tmp_path))
     assert API_KEY not in str(err.value) and server.files == {} and server.jobs == {}

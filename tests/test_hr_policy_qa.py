@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 from rvf_corpora.hr_handbook import build, data_dir
-from rvf_tasks.hr_policy_qa import hr_policy_qa
+from rvf_tasks.hr_policy_qa import ABSTAIN, hr_policy_qa
 from rvf_tasks.hr_policy_qa.loader import parse_answer
 
 from harness.errors import DataError
 from harness.scoring.text import (
-    ABSTAIN,
     QAScorer,
     answer_scores,
     exact_match,
@@ -23,7 +22,7 @@ from harness.scoring.text import (
     section_recall,
     token_f1,
 )
-from harness.types import Sample
+from harness.types import Sample, ScoreInput
 
 
 @pytest.fixture(scope="module")
@@ -127,11 +126,15 @@ def test_token_f1_and_exact_match_by_hand():
 
 
 def test_abstention_rules():
-    assert is_abstention("The handbook doesn't say.") and is_abstention("It is not mentioned")
-    assert not is_abstention("12 days") and not is_abstention(None)
-    assert answer_scores("The handbook does not specify this", ABSTAIN) == (1.0, 1.0)
-    assert answer_scores("12 days", ABSTAIN) == (0.0, 0.0)
-    assert answer_scores("The handbook does not say.", "12 days") == (0.0, 0.0)
+    assert is_abstention("The handbook doesn't say.", ABSTAIN)
+    assert is_abstention("It is not mentioned", ABSTAIN)
+    assert not is_abstention("12 days", ABSTAIN) and not is_abstention(None, ABSTAIN)
+    assert answer_scores("The handbook does not specify this", ABSTAIN, ABSTAIN) == (1.0, 1.0)
+    assert answer_scores("12 days", ABSTAIN, ABSTAIN) == (0.0, 0.0)
+    assert answer_scores("The handbook does not say.", "12 days", ABSTAIN) == (0.0, 0.0)
+    # A task without an abstention string has no abstentions: the phrase is scored as text.
+    assert not is_abstention("The handbook does not say.", None)
+    assert answer_scores("It is not mentioned", "not mentioned", None)[0] > 0
 
 
 def test_retrieval_measures_by_hand():
@@ -149,7 +152,7 @@ def _samples():
 def test_qa_scorer_without_retrieval_records_not_scored(tmp_path):
     task = hr_policy_qa(data=str(_write(tmp_path, GOOD_HANDBOOK, GOOD_QUESTIONS)))
     answers = ["12 days", "the CFO", "The handbook does not say."]
-    m = QAScorer()(task, _samples(), answers, seed=0, extras=[{}, {}, {}])
+    m = QAScorer()(ScoreInput(task, _samples(), answers, [{}, {}, {}], 0))
     assert m["token_f1"].value == pytest.approx((1 + 0 + 1) / 3)
     assert m["exact_match"].value == pytest.approx(2 / 3)
     assert m["token_f1"].ci_low <= m["token_f1"].value <= m["token_f1"].ci_high
@@ -159,8 +162,7 @@ def test_qa_scorer_without_retrieval_records_not_scored(tmp_path):
     assert m["recall_at_k"].note == "not scored: this strategy retrieves nothing"
     assert m["faithfulness"].note == "not scored: needs --judge (an LLM judge model)"
 
-    bare = QAScorer(ragas=False)(task, _samples(), answers, seed=0)  # a runner without extras
-    assert bare["mrr"].value is None and "no per-sample extras" in bare["mrr"].note
+    assert "answer_relevancy" not in m  # no metric is listed that is never computed
     assert m["rouge_l"].value is not None and 0 < m["rouge_l"].value < 1
     assert m["string_similarity"].value is not None
 
@@ -168,7 +170,7 @@ def test_qa_scorer_without_retrieval_records_not_scored(tmp_path):
 def test_abstention_accuracy_is_not_scored_without_unanswerable_items(tmp_path):
     """Never a perfect 1.000 when there was nothing to abstain on."""
     task = hr_policy_qa(data=str(_write(tmp_path, GOOD_HANDBOOK, GOOD_QUESTIONS)))
-    m = QAScorer()(task, _samples()[:2], ["12 days", "the CFO"], seed=0, extras=[{}, {}])
+    m = QAScorer()(ScoreInput(task, _samples()[:2], ["12 days", "the CFO"], [{}, {}], 0))
     assert m["abstention_accuracy"].value is None
     assert m["abstention_accuracy"].note == ("not scored: none of the 2 items is unanswerable "
                                              "(the model abstained on 0)")
@@ -187,7 +189,7 @@ def test_qa_scorer_with_retrieval_extras(tmp_path):
         {"retrieved": [{"id": "AB-01#0", "doc": "AB-01", "score": 0.2}],
          "contexts": [texts["AB-01"]]},  # unanswerable: not in retrieval metrics
     ]
-    m = QAScorer()(task, _samples(), ["12 days", "x", "no idea"], seed=0, extras=extras)
+    m = QAScorer()(ScoreInput(task, _samples(), ["12 days", "x", "no idea"], extras, 0))
     assert m["recall_at_k"].value == 1.0 and "k=2" in m["recall_at_k"].note
     assert m["mrr"].value == pytest.approx((1 + 0.5) / 2)
     assert m["context_recall"].value == 1.0  # the reference section text was retrieved verbatim

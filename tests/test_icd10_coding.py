@@ -13,7 +13,7 @@ from rvf_tasks.icd10_coding.generator import generate_notes, label_codes
 
 from harness.errors import DataError
 from harness.scoring.codes import code_metrics, split_answer
-from harness.types import Sample
+from harness.types import Sample, ScoreInput
 
 SYSTEM = icd.ICD10CM()
 
@@ -219,13 +219,13 @@ def test_candidate_metrics_by_hand(task):
               retrieved("M16.11", "M25.561"),  # gold missed, model answered it from elsewhere
               retrieved("J45.21", "J45.909")]  # gold missed, right category retrieved
     (scorer,) = task.scorers
-    m = scorer(task, samples, answers, 0, extras=extras)
+    m = scorer(ScoreInput(task, samples, answers, extras))
     assert m["candidate_recall_at_k"].value == pytest.approx(2 / 4)
     assert m["candidate_category_recall_at_k"].value == pytest.approx(3 / 4)  # not M17 for M17.11
     assert m["answer_in_candidates_rate"].value == pytest.approx(2 / 4)  # E11.9 and I10
     assert m["candidate_recall_at_k"].note.startswith("k=2")
     assert m["exact_accuracy"].value == pytest.approx(2 / 4)  # the code metrics are unchanged
-    none = scorer(task, samples, answers, 0)  # prompt and lora retrieve nothing
+    none = scorer(ScoreInput(task, samples, answers, [{}] * len(samples)))  # nothing retrieved
     assert none["candidate_recall_at_k"].value is None and "retrieves no" in \
         none["candidate_recall_at_k"].note
 
@@ -239,7 +239,7 @@ def test_task_scorer_and_details(task):
     samples = list(task.splits["test"][:20])
     answers = [s.target for s in samples[:10]] + ["E11.99"] * 5 + [None] * 5
     (scorer,) = task.scorers
-    m = scorer(task, samples, answers, 0)
+    m = scorer(ScoreInput(task, samples, answers, [{}] * len(samples)))
     assert m[task.primary_metric].value == pytest.approx(0.5)
     assert m["invalid_code_rate"].value == pytest.approx(0.25)
     details = task.details(samples, answers)

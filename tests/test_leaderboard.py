@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.leaderboard import write_leaderboard
+from harness.publish import write_leaderboard
 from harness.records import sample_ids_sha256, write_record
 from harness.scoring.paired import mcnemar_exact, paired_bootstrap_p
+from harness.types import TrainingInfo
 from tests.test_records import make_record
 
 N = 100
@@ -32,11 +33,11 @@ def add(results: Path, key: str, strategy: str, quality: float, right: set[int],
     rec.cost_per_1k_queries_usd = cost_per_1k
     rec.cost_usd = None if cost_per_1k is None else cost_per_1k * N / 1000
     if training_usd is not None:
-        rec.prepare = {"training": {"training_cost_usd": training_usd, "wall_seconds": 5400,
-                                    "adapter_key": key * 8, "peak_rss_bytes": 3 * 2**30,
-                                    "train_examples": train_examples or 2400}}
-    if model_file_bytes is not None:
-        rec.prepare["backend"] = {"model_file_bytes": model_file_bytes}
+        rec.training = TrainingInfo(kind="lora adapter", artifact=f"+ LoRA {(key * 8)[:8]}",
+                                    training_cost_usd=training_usd, wall_seconds=5400,
+                                    peak_rss_bytes=3 * 2**30,
+                                    train_examples=train_examples or 2400)
+    rec.model.file_bytes = model_file_bytes
     write_record(results, rec, scores_with(right))
 
 
@@ -178,8 +179,8 @@ def test_compare_exits_nonzero_and_names_the_metric(tmp_path: Path) -> None:
 def test_hosted_fine_tune_rows_name_the_fine_tuned_model(tmp_path: Path) -> None:
     rec = make_record("hft", "hosted_ft", 0.7)
     rec.model.spec = "openai/gpt-4.1-mini"
-    rec.prepare = {"training": {"fine_tuned_model": "ft:gpt-4.1-mini:acme::abc123",
-                                "training_cost_usd": 2.0}}
+    rec.training = TrainingInfo(kind="hosted fine-tune",
+                                artifact="-> ft:gpt-4.1-mini:acme::abc123", training_cost_usd=2.0)
     write_record(tmp_path, rec, scores_with(set(range(70))))
     path, _, _ = write_leaderboard(tmp_path)
     (row,) = table_rows(path.read_text())[:1]
@@ -190,7 +191,7 @@ def test_hosted_fine_tune_rows_name_the_fine_tuned_model(tmp_path: Path) -> None
 def test_leaderboard_is_current_until_a_record_changes(tmp_path: Path) -> None:
     import os
 
-    from harness.leaderboard import leaderboard_is_current
+    from harness.publish import leaderboard_is_current
 
     add(tmp_path, "prm", "prompt", 0.80, set(range(80)), cost_per_1k=2.0)
     assert not leaderboard_is_current(tmp_path)  # no LEADERBOARD.md yet

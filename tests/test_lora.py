@@ -23,7 +23,7 @@ from harness.errors import RvfError, UsageError
 from harness.strategies.lora import LoraStrategy, lora, lora_messages
 from harness.tasklib import classification_task
 from harness.training import IGNORE, Example, answer_loss, collate, encode_example, is_out_of_memory
-from harness.types import Sample
+from harness.types import PrepareContext, Sample
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = dict(r=4, alpha=8, max_steps=4, batch_size=2, save_every=2, learning_rate=1e-3)
@@ -53,7 +53,7 @@ def tiny_task(n_train: int | None = None):
 def prepare(backend, seed: int = 0, **overrides):
     strategy = lora(**{**ARGS, **overrides})
     began = time.perf_counter()
-    prepared = strategy.prepare(tiny_task(), backend, seed)
+    prepared = strategy.prepare(tiny_task(), backend, PrepareContext(seed=seed))
     return strategy, prepared, time.perf_counter() - began
 
 
@@ -68,7 +68,7 @@ def test_trains_a_peft_adapter_and_records_it(trained, smol):
     assert (adapter / "adapter_config.json").exists()
     assert (adapter / "adapter_model.safetensors").exists()
     assert not adapter.with_name(adapter.name + ".partial").exists()  # work dir cleaned up
-    facts = prepared.facts["training"]
+    facts = prepared.training.model_dump()
     assert facts["cache_hit"] is False and facts["resumed_from_step"] is None
     assert facts["steps"] == 4 and facts["examples_seen"] == 8
     assert 0 < facts["trainable_params"] < facts["total_params"]
@@ -108,10 +108,10 @@ def test_adapted_backend_generates(trained):
 def test_second_prepare_is_a_cache_hit(trained, smol):
     first_strategy, first, _ = trained
     strategy, prepared, seconds = prepare(smol)
-    facts = prepared.facts["training"]
+    facts = prepared.training.model_dump()
     assert facts["cache_hit"] is True
     assert strategy.adapter_dir == first_strategy.adapter_dir
-    assert facts["wall_seconds"] == first.facts["training"]["wall_seconds"]  # nothing retrained
+    assert facts["wall_seconds"] == first.training.model_dump()["wall_seconds"]  # nothing retrained
     assert seconds < 5
 
 
@@ -126,7 +126,7 @@ def test_other_hyper_parameters_or_seed_mean_another_adapter(smol):
                             (lora(**{**ARGS, "learning_rate": 2e-3}), 0)]}
     assert len(keys) == 4
     # what changes no weight does not change the key
-    cheap = lora(**{**ARGS, "save_every": 7, "hardware_usd_per_hour": 3.0})
+    cheap = lora(**{**ARGS, "save_every": 7})
     assert adapter_key(smol.identity(), data, cheap.config(0), None, "fp32") == \
         adapter_key(smol.identity(), data, base.config(0), None, "fp32")
 
@@ -179,13 +179,14 @@ import harness.training as training
 from harness.backends.local import local
 from tests.test_lora import ARGS, tiny_task
 from harness.strategies.lora import lora
+from harness.types import PrepareContext
 
 save = training.save_checkpoint
 def save_then_die(*args, **kwargs):
     save(*args, **kwargs)
     os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: like a power cut
 training.save_checkpoint = save_then_die
-lora(**ARGS).prepare(tiny_task(), local("smollm2-135m-instruct", dtype="fp32"), 0)
+lora(**ARGS).prepare(tiny_task(), local("smollm2-135m-instruct", dtype="fp32"), PrepareContext(seed=0))
 """
 
 
@@ -200,13 +201,13 @@ def test_killed_training_resumes_from_its_checkpoint(trained, smol, tmp_path, mo
     assert (partial / "latest").read_text() == "ckpt-2"
 
     strategy, prepared, _ = prepare(local("smollm2-135m-instruct", dtype="fp32"))
-    facts = prepared.facts["training"]
+    facts = prepared.training.model_dump()
     assert facts["resumed_from_step"] == 2 and facts["steps"] == 4
     assert not partial.exists()
     # same run as the uninterrupted one: same key, same curve, same weights
     reference_strategy, reference, _ = trained
     assert strategy.adapter_dir.name == reference_strategy.adapter_dir.name
-    ref_curve = reference.facts["training"]["loss_curve"]
+    ref_curve = reference.training.model_dump()["loss_curve"]
     assert [p["loss"] for p in facts["loss_curve"]] == pytest.approx(
         [p["loss"] for p in ref_curve], rel=1e-3)
     ours = load_file(str(strategy.adapter_dir / "adapter_model.safetensors"))
@@ -219,7 +220,7 @@ def test_killed_training_resumes_from_its_checkpoint(trained, smol, tmp_path, mo
 def test_tiny_train_split_is_a_usage_error(smol):
     task = tiny_task(n_train=1)
     with pytest.raises(UsageError, match=r"tiny_support.*'train' split"):
-        lora(**ARGS).prepare(task, smol, 0)
+        lora(**ARGS).prepare(task, smol, PrepareContext(seed=0))
 
 
 def test_non_hf_backend_is_a_usage_error():
@@ -227,7 +228,7 @@ def test_non_hf_backend_is_a_usage_error():
         spec = "openai/gpt-x"
 
     with pytest.raises(UsageError, match="hf/"):
-        lora(**ARGS).prepare(tiny_task(), Remote(), 0)
+        lora(**ARGS).prepare(tiny_task(), Remote(), PrepareContext(seed=0))
 
 
 @pytest.mark.parametrize("args", [{"r": 0}, {"batch_size": 0}, {"train_size": 1},

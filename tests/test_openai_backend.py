@@ -200,7 +200,7 @@ def test_endpoint_without_json_mode_falls_back_to_text(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     record = only_record(tmp_path)
     assert record.usage.errors == 0 and record.metric("invalid_rate") == 0.0
-    assert "plain text" in record.prepare["backend"]["json_mode"]
+    assert "plain text" in record.model.facts["json_mode"]
     assert "response_format" not in server.bodies[-1]
 
 
@@ -210,7 +210,7 @@ def test_endpoint_without_json_schema_steps_down_to_json_object(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     record = only_record(tmp_path)
     assert record.usage.json_parse_failures == 0 and record.metric("invalid_rate") == 0.0
-    assert record.prepare["backend"]["json_mode"] == "schema not supported by the endpoint; " \
+    assert record.model.facts["json_mode"] == "schema not supported by the endpoint; " \
                                                      "used object"
     assert server.bodies[0]["response_format"]["type"] == "json_schema"
     assert server.bodies[-1]["response_format"]["type"] == "json_object"

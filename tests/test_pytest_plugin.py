@@ -128,8 +128,10 @@ def test_run_writes_records_leaderboard_and_calls_hooks(pytester: pytest.Pyteste
 
         LOG = Path(__file__).with_name("hooks.jsonl")
 
-        def pytest_rvf_adjust_cell(cell):
-            cell.strategy_args["k"] = "2"
+        import dataclasses
+
+        def pytest_rvf_adjust_cell(spec):
+            return dataclasses.replace(spec, strategy_args={**spec.strategy_args, "k": 2})
 
         def pytest_rvf_record_written(record, path, reused):
             with LOG.open("a") as fh:
@@ -274,3 +276,49 @@ def test_gates_follow_each_figures_direction(gate, baseline, new, verdict):
     from harness.compare import Gate
 
     assert Gate.parse(gate).check(new, baseline)[0] == verdict
+
+
+@pytest.mark.usefixtures("with_example_plugin")
+def test_a_record_with_failed_samples_is_retried_as_rvf_run_retries_it(
+        pytester: pytest.Pytester) -> None:
+    """The plugin shares `rvf run`'s reuse rule (runner.run_cells): a complete record is reused,
+    one with failed samples is computed again (its good answers come from the request cache)."""
+    pytester.makepyfile(CELL_TEST)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    [path] = (pytester.path / "results" / "cells").glob("*.json")
+    again = pytester.runpytest_subprocess()
+    again.assert_outcomes(passed=1)
+    again.stdout.fnmatch_lines(["rvf: 1 cell(s): 0 computed (0 model calls), 1 reused, *"])
+    data = json.loads(path.read_text())
+    data["usage"]["errors"] = 1  # as if one sample had failed to generate
+    path.write_text(json.dumps(data))
+    retried = pytester.runpytest_subprocess()
+    retried.assert_outcomes(passed=1)
+    retried.stdout.fnmatch_lines(["rvf: 1 cell(s): 1 computed (0 model calls), 0 reused, *"])
+    assert json.loads(path.read_text())["usage"]["errors"] == 0
+
+
+def test_the_run_options_reach_the_plugin(pytester: pytest.Pytester) -> None:
+    """--rvf-max-error-rate, --rvf-hardware-usd-per-hour and --rvf-prices become the session's
+    RunOptions, as rvf run's options do."""
+    prices = pytester.path / "prices.json"
+    prices.write_text(json.dumps({"models": [{"model": "my-model", "input_per_1m": 1.0,
+                                              "output_per_1m": 2.0, "endpoint": "http://x"}]}))
+    pytester.makeconftest("""
+        import pytest
+        from harness.pytest_plugin import STATE
+
+        @pytest.fixture
+        def options(request):
+            return request.config.stash[STATE].options()
+    """)
+    pytester.makepyfile("""
+        def test_options(options):
+            assert options.max_error_rate == 0.25
+            assert options.hardware_usd_per_hour == 1.5
+            assert options.prices.lookup("my-model", "http://x").output_per_1m == 2.0
+    """)
+    result = pytester.runpytest_subprocess("--rvf-max-error-rate", "0.25",
+                                           "--rvf-hardware-usd-per-hour", "1.5",
+                                           "--rvf-prices", "prices.json")
+    result.assert_outcomes(passed=1)

@@ -18,7 +18,7 @@ from harness.index import (
     recall_vs_exact,
 )
 from harness.strategies.rag import rag
-from harness.types import AnswerSpace, Document, Sample, Task
+from harness.types import AnswerSpace, Document, PrepareContext, Sample, ScoreInput, Task
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def small_corpus(n: int = 24, tag: str = "") -> list[Document]:
 
 def test_index_built_once_then_reused_without_embedding(hr, monkeypatch):
     first = rag()
-    facts = first.prepare(hr, backend=None, seed=0).facts
+    facts = first.prepare(hr, None, PrepareContext(seed=0)).facts
     assert facts["index_cache_hit"] is False and facts["embedded_chunks"] == facts["n_chunks"] >= 50
     assert facts["build_seconds"] > 0 and facts["ann_recall_vs_exact"]["recall"] >= 0.95
     assert facts["ef_search"] >= IndexSpec().ef_search
@@ -51,7 +51,7 @@ def test_index_built_once_then_reused_without_embedding(hr, monkeypatch):
 
     monkeypatch.setattr(Embedder, "encode", no_corpus_embedding)
     second = rag(shots=0)
-    again = second.prepare(hr, backend=None, seed=0).facts
+    again = second.prepare(hr, None, PrepareContext(seed=0)).facts
     assert again["index_cache_hit"] is True and again["embedded_chunks"] == 0
     assert again["key"] == facts["key"] and again["build_seconds"] == facts["build_seconds"]
 
@@ -156,7 +156,7 @@ def test_bad_arguments_and_free_text_task_without_corpus():
                                "test": [Sample("b", "q", "x")]},
                 "Answer.", AnswerSpace("text"), parse=str.strip, scorers=[], primary_metric="f1")
     with pytest.raises(UsageError, match="declares no corpus"):
-        rag().prepare(task, backend=None, seed=0)
+        rag().prepare(task, None, PrepareContext(seed=0))
 
 
 def test_ticket_categorization_gets_labelled_neighbours():
@@ -164,7 +164,7 @@ def test_ticket_categorization_gets_labelled_neighbours():
 
     task = ticket_categorization(data="synthetic", n_train=150, n_test=10)
     strategy = rag(k=4)
-    facts = strategy.prepare(task, backend=None, seed=0).facts
+    facts = strategy.prepare(task, None, PrepareContext(seed=0)).facts
     assert facts["mode"] == "few_shot" and facts["n_documents"] == 150
     train = {s.id: s for s in task.splits["train"]}
     planned = strategy.requests(task, task.splits["test"][:3])
@@ -186,7 +186,7 @@ def test_ticket_categorization_gets_labelled_neighbours():
 @pytest.mark.slow
 def test_rag_on_hr_policy_qa_generates_from_retrieved_context(hr, smol):
     strategy = rag(shots=1)
-    strategy.prepare(hr, smol, seed=0)
+    strategy.prepare(hr, smol, PrepareContext(seed=0))
     samples = [s for s in hr.splits["test"] if s.meta["kind"] == "single"][:2]
     planned = strategy.requests(hr, samples)
     for (request, extra), sample in zip(planned, samples, strict=True):
@@ -199,7 +199,7 @@ def test_rag_on_hr_policy_qa_generates_from_retrieved_context(hr, smol):
     from harness.scoring.text import QAScorer
 
     answers = [hr.parse(gens[i].text) for i in range(len(samples))]
-    m = QAScorer(ragas=False)(hr, samples, answers, seed=0, extras=[e for _, e in planned])
+    m = QAScorer(ragas=False)(ScoreInput(hr, samples, answers, [e for _, e in planned], 0))
     assert m["token_f1"].value is not None and m["recall_at_k"].value is not None
 
 

@@ -7,11 +7,10 @@ import json
 import pytest
 
 from harness.errors import DataError
-from harness.leaderboard import write_leaderboard
+from harness.publish import write_leaderboard
 from harness.records import (
     CellRecord,
     Environment,
-    MetricRecord,
     ModelInfo,
     StrategyInfo,
     TaskInfo,
@@ -20,6 +19,7 @@ from harness.records import (
     read_record,
     write_record,
 )
+from harness.types import Metric, TrainingInfo
 
 
 def make_record(key: str, strategy: str, f1: float | None, sha: str = "a" * 64) -> CellRecord:
@@ -29,10 +29,10 @@ def make_record(key: str, strategy: str, f1: float | None, sha: str = "a" * 64) 
         strategy=StrategyInfo(name=strategy, args={"k": 1}),
         model=ModelInfo(spec="local/m", identity={"backend": "hf"}), seed=0,
         primary_metric="macro_f1",
-        metrics={"macro_f1": MetricRecord(value=f1, ci_low=None if f1 is None else f1 - 0.05,
+        metrics={"macro_f1": Metric(value=f1, ci_low=None if f1 is None else f1 - 0.05,
                                           ci_high=None if f1 is None else f1 + 0.05),
-                 "accuracy": MetricRecord(value=0.5, ci_low=0.4, ci_high=0.6),
-                 "invalid_rate": MetricRecord(value=0.1, higher_is_better=False)},
+                 "accuracy": Metric(value=0.5, ci_low=0.4, ci_high=0.6),
+                 "invalid_rate": Metric(value=0.1, higher_is_better=False)},
         usage=UsageInfo(input_tokens_per_query=100, output_tokens_per_query=5, latency_p50_s=0.5,
                         latency_p95_s=0.9, wall_seconds=10, model_calls=100, cache_hits=0,
                         errors=0),
@@ -61,18 +61,45 @@ def test_record_roundtrip_and_unknown_schema(tmp_path):
     path = write_record(tmp_path, rec, [{"sample_id": "s1"}])
     assert read_record(path) == rec
     data = json.loads(path.read_text())
-    data["schema_version"] = 2
+    data["schema_version"] = 3
     path.write_text(json.dumps(data))
-    with pytest.raises(DataError, match="schema_version 2"):
+    with pytest.raises(DataError, match="schema_version 3"):
         read_record(path)
 
 
 def test_every_record_field_is_documented():
     for model in (CellRecord, TaskInfo, StrategyInfo, ModelInfo, UsageInfo, Environment,
-                  MetricRecord):
+                  TrainingInfo):
         for name, field in model.model_fields.items():
             assert field.description or field.annotation in (TaskInfo, StrategyInfo, ModelInfo,
                                                              UsageInfo, Environment), (model, name)
+
+
+def test_schema_1_records_migrate_on_read(tmp_path):
+    """A record written by rvf before schema 2 (the committed reference lora row) still reads:
+    its training facts become the typed `training`, the backend's facts `model.facts`."""
+    from pathlib import Path
+
+    from harness.records import migrate, read_records
+
+    reference = Path(__file__).parent.parent / "results" / "reference" / "cells"
+    old = next(json.loads(p.read_text()) for p in sorted(reference.glob("*.json"))
+               if json.loads(p.read_text())["strategy"]["name"] == "lora")
+    assert old["schema_version"] == 1 and "training" in old["prepare"]
+    new = migrate(old)
+    assert new["schema_version"] == 2 and "training" not in new["prepare"]
+    assert old["prepare"]["training"]["adapter_key"]  # the input is left as it was
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "cells" / f"{old['cell_key']}.json").write_text(json.dumps(old))
+    [rec], skipped = read_records(tmp_path)
+    assert not skipped
+    t = old["prepare"]["training"]
+    assert rec.training.artifact == f"+ LoRA {t['adapter_key'][:8]}"
+    assert rec.training.kind == "lora adapter"
+    assert rec.training.wall_seconds == t["wall_seconds"]
+    assert rec.training.training_cost_usd == t["training_cost_usd"]
+    assert rec.training.model_extra["loss_curve"] == t["loss_curve"]
+    assert rec.model.file_bytes == old["prepare"]["backend"]["model_file_bytes"]
 
 
 def test_atomic_write_leaves_old_content_on_failure(tmp_path):

@@ -85,7 +85,7 @@ def test_one_row_file_names_the_file_and_the_empty_split(tmp_path):
     f = tmp_path / "one.csv"
     f.write_text("text,label\nhello,x\n")
     with pytest.raises(DataError, match=r"one.csv: 1 row\(s\); the 80%/20% train/test split left "
-                                        "the test split empty"):
+                                        "the train split empty"):
         load_labelled_data(str(f))
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from harness.errors import UsageError
+from harness.errors import EndpointError, UsageError
 from harness.pricing import OFFICIAL_ENDPOINT
 from harness.types import Generation, GenerationRequest
 
@@ -50,10 +50,6 @@ ANSWER_SCHEMA = {"type": "json_schema", "json_schema": {
     "schema": {"type": "object", "properties": {"answer": {"type": "string"}},
                "required": ["answer"], "additionalProperties": False}}}
 RETRYABLE_STATUS = frozenset({408, 409, 429})
-
-
-class EndpointError(UsageError):
-    """The endpoint refused in a way no retry fixes (bad key, no access, unknown model, no quota)."""
 
 
 @dataclass(frozen=True)
@@ -297,6 +293,30 @@ class OpenAIBackend:
             body["reasoning_effort"] = self.reasoning_effort
         return body
 
+    def _on_status(self, exc: Any, json_mode: str) -> tuple[str, str]:
+        """What an HTTP error answer means: ("again", "") to resend at once (the JSON mode was
+        stepped down), ("fail", why) for this sample, ("retry", why) after a wait; raises for a
+        refusal no retry fixes (auth, unknown model, no quota)."""
+        status = exc.status_code
+        if status in (401, 403, 404) or exc.code == "insufficient_quota":
+            raise self._fatal(exc) from None
+        message = str(exc).lower()
+        # Servers refuse an unknown response_format with 400, 422 or even a 500
+        # (llama-cpp-python's validation error); none of that is worth retrying.
+        if json_mode != "off" and ("response_format" in message or
+                                   (status == 400 and "json" in message)):
+            # The endpoint lacks this mode: step down for the rest of the run.
+            self._json_mode = JSON_MODES[JSON_MODES.index(json_mode) + 1]
+            self.facts["json_mode"] = (f"{json_mode} not supported by the endpoint; used "
+                                       f"{self._json_mode}" + (" (plain text parsing)"
+                                                               if self._json_mode == "off" else ""))
+            return "again", ""
+        if status == 400:
+            return "fail", f"400 bad request: {self.scrub(str(exc))[:300]}"
+        if status not in RETRYABLE_STATUS and status < 500:
+            return "fail", f"HTTP {status}: {self.scrub(str(exc))[:300]}"
+        return "retry", f"HTTP {status}"
+
     async def _complete(self, client: Any, limit: AdaptiveLimit,
                         request: GenerationRequest) -> Generation:
         import openai
@@ -316,30 +336,15 @@ class OpenAIBackend:
                 gen = self._generation(response, json_mode)
                 ok = True
             except openai.APIStatusError as exc:
-                status = exc.status_code
-                if status in (401, 403, 404) or getattr(exc, "code", None) == "insufficient_quota":
-                    raise self._fatal(exc) from None
-                message = str(exc).lower()
-                # Servers refuse an unknown response_format with 400, 422 or even a 500
-                # (llama-cpp-python's validation error); none of that is worth retrying.
-                if json_mode != "off" and ("response_format" in message or
-                                           (status == 400 and "json" in message)):
-                    # The endpoint lacks this mode: step down for the rest of the run.
-                    self._json_mode = JSON_MODES[JSON_MODES.index(json_mode) + 1]
-                    self.facts["json_mode"] = (f"{json_mode} not supported by the endpoint; "
-                                               f"used {self._json_mode}"
-                                               + (" (plain text parsing)" if self._json_mode == "off"
-                                                  else ""))
+                action, text = self._on_status(exc, json_mode)
+                if action == "again":
                     continue
-                if status == 400:
-                    return Generation(error=f"400 bad request: {self.scrub(str(exc))[:300]}",
-                                      latency_s=time.monotonic() - began, retries=retries)
-                if status not in RETRYABLE_STATUS and status < 500:
-                    return Generation(error=f"HTTP {status}: {self.scrub(str(exc))[:300]}",
-                                      latency_s=time.monotonic() - began, retries=retries)
-                rate_limited = status == 429
+                if action == "fail":
+                    return Generation(error=text, latency_s=time.monotonic() - began,
+                                      retries=retries)
+                rate_limited = exc.status_code == 429
                 retry_after = retry_after_seconds(exc.response.headers)
-                last_error = f"HTTP {status}"
+                last_error = text
             except (openai.APIConnectionError, openai.APITimeoutError) as exc:
                 last_error = type(exc).__name__
             except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError,

@@ -24,7 +24,7 @@ from harness.scoring.bootstrap import (
 )
 from harness.scoring.bootstrap import percentile_ci as _ci
 from harness.scoring.bootstrap import resample_weights as _resample_weights
-from harness.types import Metric, Sample, Task
+from harness.types import Metric, ScoreInput
 
 
 def _macro_f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
@@ -81,6 +81,6 @@ class LabelScorer:
 
     name = "labels"
 
-    def __call__(self, task: Task, samples: Sequence[Sample], answers: Sequence[str | None],
-                 seed: int) -> dict[str, Metric]:
-        return label_metrics(task.answer_space.labels, [s.target for s in samples], answers, seed)
+    def __call__(self, inp: ScoreInput) -> dict[str, Metric]:
+        return label_metrics(inp.task.answer_space.labels, [s.target for s in inp.samples],
+                             inp.answers, inp.seed)

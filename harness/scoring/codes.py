@@ -50,7 +50,7 @@ import numpy as np
 
 from harness.scoring.bootstrap import basic_ci, mean_metric
 from harness.scoring.classification import _ci, _macro_f1, _resample_weights, confused_pairs
-from harness.types import Metric, Sample, Task
+from harness.types import Metric, Sample, ScoreInput
 
 SEPARATOR = ","
 
@@ -140,17 +140,22 @@ def code_metrics(system: CodeSystem, gold: Sequence[str], gold_secondary: Sequen
         x = np.asarray(flags, dtype=np.float64)
         metrics[name] = Metric(float(x.mean()), *_ci(weights @ x / n),
                                higher_is_better=name not in LOWER_IS_BETTER)
-
-    # micro/macro-F1 over every code of the note
     gold_sets = [list(dict.fromkeys([g, *(_norm(system, s) for s in sec)]))
                  for g, sec in zip(gold_n, gold_secondary, strict=True)]
+    return metrics | set_f1_metrics(gold_sets, pred_sets, weights)
+
+
+def set_f1_metrics(gold_sets: Sequence[Sequence[str]], pred_sets: Sequence[Sequence[str]],
+                   weights: np.ndarray) -> dict[str, Metric]:
+    """Micro- and macro-F1 over every code of each note (gold: primary + secondary), with basic
+    bootstrap CIs from the resample `weights`."""
+    n = len(gold_sets)
     index: dict[str, int] = {}
-    for codes in gold_sets + pred_sets:
+    for codes in [*gold_sets, *pred_sets]:
         for c in codes:
             index.setdefault(c, len(index))
-    k = len(index)
-    gold_1h = np.zeros((n, k))
-    pred_1h = np.zeros((n, k))
+    gold_1h = np.zeros((n, len(index)))
+    pred_1h = np.zeros((n, len(index)))
     for i, codes in enumerate(gold_sets):
         gold_1h[i, [index[c] for c in codes]] = 1
     for i, codes in enumerate(pred_sets):
@@ -167,14 +172,12 @@ def code_metrics(system: CodeSystem, gold: Sequence[str], gold_secondary: Sequen
         denom = 2 * tp + fp + fn
         return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
 
-    full = counts(np.ones((1, n)))
-    boot = counts(weights)
+    full, boot = counts(np.ones((1, n))), counts(weights)
     note = ("gold = primary + secondary codes; predicted = every code in the answer"
             + ("" if any(len(p) > 1 for p in pred_sets) else " (the model gave one code per note)"))
     micro_f1, macro_f1 = float(micro(*full)[0]), float(_macro_f1(*full)[0])
-    metrics["micro_f1"] = Metric(micro_f1, *basic_ci(micro_f1, micro(*boot)), note=note)
-    metrics["macro_f1"] = Metric(macro_f1, *basic_ci(macro_f1, _macro_f1(*boot)), note=note)
-    return metrics
+    return {"micro_f1": Metric(micro_f1, *basic_ci(micro_f1, micro(*boot)), note=note),
+            "macro_f1": Metric(macro_f1, *basic_ci(macro_f1, _macro_f1(*boot)), note=note)}
 
 
 def code_details(system: CodeSystem, samples: Sequence[Sample], answers: Sequence[str | None],
@@ -226,15 +229,12 @@ class CodeScorer:
     for strategies that retrieve codes, candidate recall."""
 
     name = "codes"
-    uses_extras = True  # the runner passes the strategy's per-sample extras (retrieved codes)
 
     def __init__(self, system: CodeSystem) -> None:
         self.system = system
 
-    def __call__(self, task: Task, samples: Sequence[Sample], answers: Sequence[str | None],
-                 seed: int, extras: Sequence[Mapping[str, Any]] | None = None
-                 ) -> dict[str, Metric]:
-        gold = [s.target for s in samples]
-        return {**code_metrics(self.system, gold,
-                               [tuple(s.meta.get("secondary", ())) for s in samples], answers, seed),
-                **candidate_metrics(self.system, gold, answers, extras, seed)}
+    def __call__(self, inp: ScoreInput) -> dict[str, Metric]:
+        gold = [s.target for s in inp.samples]
+        secondary = [tuple(s.meta.get("secondary", ())) for s in inp.samples]
+        return {**code_metrics(self.system, gold, secondary, inp.answers, inp.seed),
+                **candidate_metrics(self.system, gold, inp.answers, inp.extras, inp.seed)}

@@ -4,8 +4,9 @@ Normalisation (SQuAD's): lowercase, punctuation removed, the articles a/an/the d
 collapsed. Token-F1 is the harmonic mean of token precision and recall against the reference;
 exact match compares the normalised strings. Both get a seeded 95% bootstrap CI.
 
-Abstention. Items whose reference is the task's abstention string ("The handbook does not say.")
-are unanswerable: an answer scores 1 on token-F1 and exact match when it abstains (any phrasing
+Abstention. Items whose reference is the task's abstention string (`Task.abstention`, e.g.
+hr_policy_qa's "The handbook does not say."; a task without one has no unanswerable items) are
+unanswerable: an answer scores 1 on token-F1 and exact match when it abstains (any phrasing
 `is_abstention` recognises) and 0 otherwise; an abstention on an answerable item scores 0.
 `abstention_accuracy` is the share of items where the model abstained exactly when it should.
 
@@ -20,8 +21,8 @@ ROUGE-L F-measure) and `string_similarity` (NonLLMStringSimilarity, 1 - normalis
 the raw answer against the reference; `context_recall` (NonLLMContextRecall) and
 `context_precision` (NonLLMContextPrecisionWithReference) comparing the retrieved chunk texts with
 the texts of the reference sections. LLM-judge metrics need a judge model (`--judge openai/<model>`,
-see harness/scoring/judge.py): faithfulness and answer correctness are then scored; without one,
-and answer relevancy always, they are recorded as not scored with the reason.
+see harness/scoring/judge.py): faithfulness and answer correctness are then scored; without one
+they are recorded as not scored with the reason.
 """
 
 from __future__ import annotations
@@ -35,15 +36,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.scoring.bootstrap import mean_metric
-from harness.types import Metric, Sample, Task
+from harness.types import Metric, Sample, ScoreInput, Task
 
-ABSTAIN = "The handbook does not say."
 _ABSTAIN_PATTERNS = (
     "does not say", "doesnt say", "does not specify", "doesnt specify", "does not mention",
     "doesnt mention", "not mentioned", "not specified", "not stated", "no information",
     "does not cover", "not covered", "does not state", "cannot answer", "not in handbook",
 )
-JUDGE_METRICS = ("faithfulness", "answer_correctness", "answer_relevancy")
+JUDGE_METRICS = ("faithfulness", "answer_correctness")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation + "’‘“”")
 
@@ -53,9 +53,11 @@ def normalize(text: str | None) -> str:
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
-def is_abstention(text: str | None, abstain: str = ABSTAIN) -> bool:
+def is_abstention(text: str | None, abstain: str | None) -> bool:
+    """Does `text` abstain? Only a task with an abstention string has abstentions."""
     norm = normalize(text)
-    return bool(norm) and (norm == normalize(abstain) or any(p in norm for p in _ABSTAIN_PATTERNS))
+    return bool(norm) and abstain is not None and (
+        norm == normalize(abstain) or any(p in norm for p in _ABSTAIN_PATTERNS))
 
 
 def token_f1(prediction: str | None, reference: str) -> float:
@@ -73,7 +75,7 @@ def exact_match(prediction: str | None, reference: str) -> float:
     return float(normalize(prediction) == normalize(reference))
 
 
-def answer_scores(prediction: str | None, reference: str, abstain: str = ABSTAIN
+def answer_scores(prediction: str | None, reference: str, abstain: str | None
                   ) -> tuple[float, float]:
     """(token-F1, exact match) with the abstention rule above."""
     if is_abstention(reference, abstain):
@@ -140,30 +142,28 @@ def ragas_context_scores(retrieved: Sequence[Sequence[str]], reference: Sequence
 class QAScorer:
     """Token-F1, exact match, abstention, retrieval recall@k / MRR, ragas non-LLM metrics.
 
-    Reference sections come from `sample.meta["sections"]`; their texts from `task.corpus()`.
-    Retrieval and context metrics need the strategy's per-sample extras: pass them as `extras`
-    (one mapping per sample, `{}` for none). Without them, those metrics are "not scored".
+    Reference sections come from `sample.meta["sections"]`; their texts from `task.corpus()`;
+    the abstention string from `task.abstention`. Retrieval and context metrics read the
+    strategy's per-sample extras (`{}` for none: those metrics are then "not scored").
     """
 
     name = "qa"
-    uses_extras = True  # the runner passes `extras=` to scorers that set this
-    uses_judge = True  # ... and `judge=` (a harness.scoring.judge.Judge, or None)
 
-    def __init__(self, abstain: str = ABSTAIN, ragas: bool = True) -> None:
-        self.abstain, self.ragas = abstain, ragas
+    def __init__(self, ragas: bool = True) -> None:
+        self.ragas = ragas
 
-    def __call__(self, task: Task, samples: Sequence[Sample], answers: Sequence[str | None],
-                 seed: int, extras: Sequence[Mapping[str, Any]] | None = None,
-                 judge: Any = None) -> dict[str, Metric]:
+    def __call__(self, inp: ScoreInput) -> dict[str, Metric]:
+        task, samples, answers, seed = inp.task, inp.samples, inp.answers, inp.seed
+        extras, judge, abstain = inp.extras, inp.judge, task.abstention
         n = len(samples)
         names = ("token_f1", "exact_match", "abstention_accuracy", "recall_at_k", "mrr",
                  "rouge_l", "string_similarity", "context_recall", "context_precision")
         if n == 0:
             return {m: Metric(None, note="no samples") for m in names}
         refs = [s.target for s in samples]
-        scores = [answer_scores(a, r, self.abstain) for a, r in zip(answers, refs, strict=True)]
-        unanswerable = [is_abstention(r, self.abstain) for r in refs]
-        abstained = [is_abstention(a, self.abstain) for a in answers]
+        scores = [answer_scores(a, r, abstain) for a, r in zip(answers, refs, strict=True)]
+        unanswerable = [is_abstention(r, abstain) for r in refs]
+        abstained = [is_abstention(a, abstain) for a in answers]
         n_un = sum(unanswerable)
         out = {
             "token_f1": mean_metric([f for f, _ in scores], seed),
@@ -177,23 +177,16 @@ class QAScorer:
         }
         out.update(self._retrieval(task, samples, unanswerable, extras, seed))
         out.update(self._ragas_answers(answers, refs, seed))
-        judged = {}
-        if judge is not None:
-            contexts = [(e or {}).get("contexts") for e in (extras or [{}] * n)]
-            judged = judge.score([s.text for s in samples], [a or "" for a in answers], refs,
+        if judge is None:
+            return out | {m: Metric(None, note="not scored: needs --judge (an LLM judge model)")
+                          for m in JUDGE_METRICS}
+        contexts = [e.get("contexts") for e in extras]
+        return out | judge.score([s.text for s in samples], [a or "" for a in answers], refs,
                                  contexts, seed)
-        for name in JUDGE_METRICS:
-            out[name] = judged.get(name) or Metric(
-                None, note="not scored: needs --judge (an LLM judge model)" if judge is None else
-                "not scored: needs an embedding model for the judge (not wired yet)")
-        return out
 
     def _retrieval(self, task: Task, samples: Sequence[Sample], unanswerable: Sequence[bool],
-                   extras: Sequence[Mapping[str, Any]] | None, seed: int) -> dict[str, Metric]:
+                   extras: Sequence[Mapping[str, Any]], seed: int) -> dict[str, Metric]:
         names = ("recall_at_k", "mrr", "context_recall", "context_precision")
-        if extras is None:
-            return {m: Metric(None, note="not scored: no per-sample extras (retrieved ids) were "
-                                         "passed to the scorer") for m in names}
         if not any("retrieved" in (e or {}) for e in extras):
             return {m: Metric(None, note="not scored: this strategy retrieves nothing") for m in names}
         rows = [(s, e) for s, e, u in zip(samples, extras, unanswerable, strict=True)

@@ -30,11 +30,20 @@ import numpy as np
 
 from harness.errors import UsageError
 from harness.index import DEFAULT_EMBEDDING_MODEL, Embedder
-from harness.paths import cache_root
 from harness.records import atomic_write
-from harness.strategies.lora import DEFAULT_USD_PER_HOUR, data_sha256, select_train
+from harness.strategies.lora import data_sha256, select_train
 from harness.tasklib import seeded_split
-from harness.types import Backend, Generation, GenerationRequest, Prepared, Sample, Task
+from harness.types import (
+    Backend,
+    Generation,
+    GenerationRequest,
+    ModelRole,
+    PrepareContext,
+    Prepared,
+    Sample,
+    Task,
+    TrainingInfo,
+)
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 PREDICT_BATCH = 64
@@ -84,15 +93,15 @@ class ClassifierStrategy:
     embedding_model: str
     C: str
     train_size: int | None
-    hardware_usd_per_hour: float
     name: str = "classifier"
-    model_role: str = "own"  # the planner runs it on `model_spec`, not on --model
+    model_role: ModelRole = ModelRole.OWN  # runs on its own encoder, not on --model
 
     @property
-    def model_spec(self) -> str:
+    def own_model(self) -> str:
         return f"embed/{self.embedding_model}"
 
-    def prepare(self, task: Task, backend: Backend, seed: int) -> Prepared:
+    def prepare(self, task: Task, backend: Backend, ctx: PrepareContext) -> Prepared:
+        seed = ctx.seed
         if task.answer_space.kind == "text":
             raise UsageError(f"classifier: task {task.name!r} has free-text answers; the "
                              "strategy needs a closed answer space (labels or codes)")
@@ -102,16 +111,18 @@ class ClassifierStrategy:
         key = hashlib.sha256(json.dumps(
             [backend.identity(), data_sha256(task, samples), self.C, seed,
              [s.id for s in task.splits.get("dev", [])]], sort_keys=True).encode()).hexdigest()[:16]
-        path = cache_root() / "classifiers" / f"{key}.npz"
+        path = ctx.cache("classifiers") / f"{key}.npz"
         began, cache_hit = time.perf_counter(), path.exists()
         if not cache_hit:
             fit_and_save(task, backend.embedder, samples, self.C, seed, path)
         head, training = load_head(path)
         wall = training["wall_seconds"] if cache_hit else time.perf_counter() - began
+        rate = ctx.hardware_usd_per_hour
         training.update(cache_hit=cache_hit, classifier_key=key, wall_seconds=round(wall, 2),
-                        hardware_usd_per_hour=self.hardware_usd_per_hour,
-                        training_cost_usd=round(wall / 3600 * self.hardware_usd_per_hour, 8))
-        return Prepared(backend.with_head({**head, "key": key}), {"training": training})
+                        hardware_usd_per_hour=rate,
+                        training_cost_usd=round(wall / 3600 * rate, 8))
+        return Prepared(backend.with_head({**head, "key": key}), training=TrainingInfo(
+            artifact=f"+ logistic regression {key[:8]}", **training))
 
     def requests(self, task: Task, samples: Sequence[Sample]
                  ) -> list[tuple[GenerationRequest, dict[str, Any]]]:
@@ -180,13 +191,12 @@ def load_head(path: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def classifier(embedding_model: str = DEFAULT_EMBEDDING_MODEL, C: str = "auto",
-               train_size: int | None = None,
-               hardware_usd_per_hour: float = DEFAULT_USD_PER_HOUR) -> ClassifierStrategy:
+               train_size: int | None = None) -> ClassifierStrategy:
     """Logistic regression on sentence embeddings (no LLM): closed answer spaces only.
 
     C: inverse regularisation strength, or `auto` to choose it on a dev split from 0.1, 1, 10,
-    100. train_size: a seeded random subset of train (None = all). hardware_usd_per_hour prices
-    the training time (as for lora).
+    100. train_size: a seeded random subset of train (None = all). The training time is priced
+    at the run's `--hardware-usd-per-hour` (as for lora).
     """
     if C != "auto":
         try:
@@ -194,4 +204,4 @@ def classifier(embedding_model: str = DEFAULT_EMBEDDING_MODEL, C: str = "auto",
                 raise ValueError
         except ValueError:
             raise UsageError(f"classifier: C must be a positive number or 'auto', got {C!r}") from None
-    return ClassifierStrategy(embedding_model, C, train_size, hardware_usd_per_hour)
+    return ClassifierStrategy(embedding_model, C, train_size)

@@ -43,13 +43,22 @@ from filelock import FileLock
 
 from harness.backends.openai_compat import OpenAIBackend
 from harness.cache import canonical_json
-from harness.errors import CellSkipped, RvfError, UsageError
+from harness.errors import CellSkipped, FineTuneFailed, FineTuneTimeout, UsageError
 from harness.hosted_ft_data import Validation, auto_epochs, token_counter, validate_file, write_export
 from harness.paths import cache_root
 from harness.pricing import OFFICIAL_ENDPOINT, PriceTable
 from harness.records import atomic_write
 from harness.strategies.lora import finetuned_requests, select_train
-from harness.types import Backend, GenerationRequest, Prepared, Sample, Task
+from harness.types import (
+    Backend,
+    GenerationRequest,
+    ModelRole,
+    PrepareContext,
+    Prepared,
+    Sample,
+    Task,
+    TrainingInfo,
+)
 
 # Estimates for a dry run without an openai/ model or base_model: a cheap model that the
 # fine-tuning API accepts and the price table has a training price for.
@@ -60,14 +69,6 @@ CLIENT_RETRIES = 3  # the SDK's own retries for the few job-management calls
 EVENTS_PER_POLL = 10
 EVENTS_KEPT = 50  # newest job events kept in the job registry and the record
 FAILED = ("failed", "cancelled")
-
-
-class FineTuneFailed(RvfError):
-    """The job failed or was cancelled at the API (the message carries the API's error)."""
-
-
-class FineTuneTimeout(RvfError):
-    """The job did not finish within `poll_timeout_s`; it keeps running at the API."""
 
 
 def now() -> str:
@@ -259,8 +260,8 @@ class HostedFTStrategy:
     poll_timeout_s: float
     training_usd_per_1m: float | None
     name: str = "hosted_ft"
-    # Where the training file goes: set by the runner to the results dir (the cache root else).
-    results_dir: Path | None = None
+    model_role: ModelRole = ModelRole.MODEL
+    own_model: str | None = None
 
     def base_for(self, backend: Backend) -> str:
         """base_model=, else the openai/ model, else (a dry run only) DEFAULT_BASE_MODEL."""
@@ -268,7 +269,8 @@ class HostedFTStrategy:
             return self.base_model
         return backend.model if isinstance(backend, OpenAIBackend) else DEFAULT_BASE_MODEL
 
-    def prepare(self, task: Task, backend: Backend, seed: int) -> Prepared:
+    def prepare(self, task: Task, backend: Backend, ctx: PrepareContext) -> Prepared:
+        seed = ctx.seed
         hosted = isinstance(backend, OpenAIBackend)
         if not hosted and not self.dry_run:
             raise UsageError(f"hosted_ft: trains and evaluates through an openai/ model's "
@@ -276,7 +278,9 @@ class HostedFTStrategy:
         base = self.base_for(backend)
         endpoint = backend.base_url if hosted else OFFICIAL_ENDPOINT
         samples = select_train(task, self.train_size, seed, self.name)
-        path, sha = write_export((self.results_dir or cache_root()) / "hosted_ft", task, samples)
+        # The training file is for the user to inspect: beside the records when there are any.
+        folder = ctx.results_dir / "hosted_ft" if ctx.results_dir else ctx.cache("hosted_ft")
+        path, sha = write_export(folder, task, samples)
         validation = validate_file(path, token_counter(base))
         price, basis = training_price(base, endpoint, self.training_usd_per_1m)
         est = estimate(validation, self.hyperparameters.get("n_epochs"), price, basis)
@@ -299,7 +303,8 @@ class HostedFTStrategy:
                 job = asyncio.run(run_job(backend, path, key, request, job,
                                           self.poll_interval_s, self.poll_timeout_s))
         trained = job["trained_tokens"]
-        training = {
+        training = TrainingInfo(
+            kind="hosted fine-tune", artifact=f"-> {job['fine_tuned_model']}", **{
             "base_model": base, "endpoint": endpoint, "job_id": job["job_id"], "job_key": key,
             "cache_hit": cache_hit, "status": job["status"],
             "status_history": job["status_history"], "events": job["events"][-EVENTS_PER_POLL:],
@@ -315,11 +320,11 @@ class HostedFTStrategy:
             "training_usd_per_1m": price, "training_cost_basis": basis,
             "training_cost_usd": (None if price is None or trained is None
                                   else round(trained * price / 1e6, 6)),
-        }
+        })
         # JSON mode off: the model learned to answer these turns with the bare answer, and a
         # JSON instruction would ask it something it was not trained on.
         return Prepared(backend.serving(job["fine_tuned_model"], json_mode="off"),
-                        {"training": training})
+                        training=training)
 
     def requests(self, task: Task, samples: Sequence[Sample]
                  ) -> list[tuple[GenerationRequest, dict[str, Any]]]:

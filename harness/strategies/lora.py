@@ -27,18 +27,26 @@ from typing import Any
 
 from harness.cache import canonical_json
 from harness.errors import UsageError
-from harness.paths import cache_root
 from harness.records import atomic_write
 from harness.tasklib import seeded_subset
 from harness.training import Example, TrainConfig, TrainState, encode_example
-from harness.types import Backend, GenerationRequest, Message, Prepared, Sample, Task
+from harness.types import (
+    Backend,
+    GenerationRequest,
+    HasTrainingTwin,
+    Message,
+    ModelRole,
+    PrepareContext,
+    Prepared,
+    Sample,
+    ServesAdapters,
+    Task,
+    TrainingInfo,
+)
 
 # Bump when the rendering of training examples changes (messages, masking, truncation): old
 # adapters then stop matching, because they were trained on a different format.
 FORMAT_VERSION = 1
-# About an AWS m7i.large (2 vCPU, 8 GiB: training the 135M model peaks near 3-5 GB) on demand in
-# us-east-1, $0.1008/h in 2025: the kind of 2-core machine the default timings were taken on.
-DEFAULT_USD_PER_HOUR = 0.10
 MIN_TRAIN = 2
 
 
@@ -140,34 +148,37 @@ class LoraStrategy:
     train_size: int | None
     save_every: int
     max_seq_len: int | None
-    hardware_usd_per_hour: float
     train_model: str | None = None
     name: str = "lora"
-    model_role: str = "small_model"  # the planner runs it on --small-model, not --model
+    model_role: ModelRole = ModelRole.SMALL_MODEL  # runs on --small-model, not --model
+    own_model: str | None = None
     adapter_dir: Path | None = field(default=None, init=False)
 
     def config(self, seed: int) -> TrainConfig:
         return replace(self.train, seed=seed)
 
-    def prepare(self, task: Task, backend: Backend, seed: int) -> Prepared:
+    def prepare(self, task: Task, backend: Backend, ctx: PrepareContext) -> Prepared:
+        if not isinstance(backend, ServesAdapters):
+            raise UsageError(f"lora: {backend.spec} cannot serve a LoRA adapter; use an hf/, "
+                             "local/ or gguf/ model")
         trainer = training_model(backend, self.train_model)
-        samples = select_train(task, self.train_size, seed)
-        config = self.config(seed)
+        samples = select_train(task, self.train_size, ctx.seed)
+        config = self.config(ctx.seed)
         key = adapter_key(trainer.identity(), data_sha256(task, samples), config,
                           self.max_seq_len, train_dtype(trainer))
-        root = cache_root() / "adapters"
+        root = ctx.cache("adapters")
         final = root / key
         record, cache_hit = read_training(final), True
         if record is None:
             record, cache_hit = self._train_locked(task, trainer, samples, config, root, key)
         self.adapter_dir = final
-        facts = {**record, "cache_hit": cache_hit, "adapter_key": key, "adapter_dir": str(final),
-                 "trained_model": trainer.spec,
-                 "train_size_requested": self.train_size,
-                 "hardware_usd_per_hour": self.hardware_usd_per_hour,
-                 "training_cost_usd": round(record["wall_seconds"] / 3600
-                                            * self.hardware_usd_per_hour, 6)}
-        return Prepared(backend.with_adapter(final), {"training": facts})
+        rate = ctx.hardware_usd_per_hour
+        training = TrainingInfo(
+            kind="lora adapter", artifact=f"+ LoRA {key[:8]}", **record, cache_hit=cache_hit,
+            adapter_key=key, adapter_dir=str(final), trained_model=trainer.spec,
+            train_size_requested=self.train_size, hardware_usd_per_hour=rate,
+            training_cost_usd=round(record["wall_seconds"] / 3600 * rate, 6))
+        return Prepared(backend.with_adapter(final), training=training)
 
     def _train_locked(self, task: Task, backend: Any, samples: list[Sample], config: TrainConfig,
                       root: Path, key: str) -> tuple[dict[str, Any], bool]:
@@ -211,7 +222,7 @@ def training_model(backend: Backend, train_model: str | None) -> Any:
             raise UsageError(f"lora: train_model must be hf/<hub id or folder> or local/<alias>, "
                              f"got {train_model!r}")
         trainer = factories[prefix](name)
-    elif isinstance(backend, GGUFBackend):
+    elif isinstance(backend, HasTrainingTwin):
         trainer = backend.training_twin()
         if trainer is None:
             raise UsageError(f"lora: {backend.spec} is a quantized GGUF file, which peft cannot "
@@ -317,9 +328,7 @@ def lora(r: int = 16, alpha: int = 32, dropout: float = 0.05,
          target_modules: str = "q_proj,k_proj,v_proj,o_proj", learning_rate: float = 1e-3,
          epochs: float = 3.0, max_steps: int | None = 120, batch_size: int = 8,
          grad_accum: int = 1, train_size: int | None = None, save_every: int = 25,
-         max_seq_len: int | None = None,
-         hardware_usd_per_hour: float = DEFAULT_USD_PER_HOUR,
-         train_model: str | None = None) -> LoraStrategy:
+         max_seq_len: int | None = None, train_model: str | None = None) -> LoraStrategy:
     """LoRA fine-tune of the model on train (cached adapter), then zero-shot answers.
 
     train_size: a seeded random subset of train (None = all). Steps: `epochs` passes over it,
@@ -329,9 +338,8 @@ def lora(r: int = 16, alpha: int = 32, dropout: float = 0.05,
     of bf16 training on an H100; on a 2-core CPU a step of 8 tickets is tens of seconds in fp32, so
     the same 120 steps take the better part of an hour there (see the lora issue note).
     max_seq_len: None = the longest training example. save_every: checkpoint every N optimizer
-    steps (0 = never; a killed run resumes from the last one). hardware_usd_per_hour prices the
-    training wall time (training_cost_usd); the default 0.10 is about an AWS m7i.large (2 vCPU,
-    8 GiB) on demand in us-east-1 ($0.1008/h): set it to your machine's price (a GPU costs more).
+    steps (0 = never; a killed run resumes from the last one). The training wall time is priced
+    at the run's `--hardware-usd-per-hour` (training_cost_usd).
     train_model: for a GGUF model only, the transformers weights to train (hf/<id or folder>);
     None = the bundled twin of a local/...-q4 alias. The adapter is served on the GGUF file.
     """
@@ -348,8 +356,7 @@ def lora(r: int = 16, alpha: int = 32, dropout: float = 0.05,
                f"train_size must be >= {MIN_TRAIN} (or none for all), got {train_size}"),
               (save_every >= 0, f"save_every must be >= 0 (0 = never), got {save_every}"),
               (max_seq_len is None or max_seq_len >= 2, f"max_seq_len must be >= 2, got "
-                                                         f"{max_seq_len}"),
-              (hardware_usd_per_hour >= 0, "hardware_usd_per_hour must be >= 0")]
+                                                         f"{max_seq_len}")]
     for ok, message in checks:
         if not ok:
             raise UsageError(f"lora: {message}")
@@ -357,5 +364,4 @@ def lora(r: int = 16, alpha: int = 32, dropout: float = 0.05,
                         learning_rate=learning_rate, epochs=epochs, max_steps=max_steps,
                         batch_size=batch_size, grad_accum=grad_accum, seed=0)
     return LoraStrategy(train=train, train_size=train_size, save_every=save_every,
-                        max_seq_len=max_seq_len, hardware_usd_per_hour=hardware_usd_per_hour,
-                        train_model=train_model)
+                        max_seq_len=max_seq_len, train_model=train_model)

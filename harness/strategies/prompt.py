@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import UsageError
-from harness.types import Backend, GenerationRequest, Message, Prepared, Sample, Task
+from harness.types import (
+    Backend,
+    GenerationRequest,
+    Message,
+    ModelRole,
+    PrepareContext,
+    Prepared,
+    Sample,
+    Task,
+)
 
 
 def system_message(task: Task) -> str:
@@ -39,14 +48,16 @@ def few_shot_turns(task: Task, examples: Sequence[Sample]) -> list[Message]:
 class PromptStrategy:
     k: int = 5
     name: str = "prompt"
+    model_role: ModelRole = ModelRole.MODEL
+    own_model: str | None = None
     examples: list[Sample] = field(default_factory=list)
 
-    def prepare(self, task: Task, backend: Backend, seed: int) -> Prepared:
+    def prepare(self, task: Task, backend: Backend, ctx: PrepareContext) -> Prepared:
         train = task.splits.get("train", [])
         if self.k > len(train):
             raise UsageError(f"prompt: k={self.k} few-shot examples but task {task.name!r} has "
                              f"{len(train)} train samples")
-        self.examples = random.Random(seed).sample(list(train), self.k)
+        self.examples = random.Random(ctx.seed).sample(list(train), self.k)
         return Prepared(backend, {"few_shot_ids": [ex.id for ex in self.examples]})
 
     def requests(self, task: Task, samples: Sequence[Sample]

@@ -39,7 +39,17 @@ from harness.index import (
     open_or_build,
 )
 from harness.strategies.prompt import system_message
-from harness.types import Backend, Document, GenerationRequest, Message, Prepared, Sample, Task
+from harness.types import (
+    Backend,
+    Document,
+    GenerationRequest,
+    Message,
+    ModelRole,
+    PrepareContext,
+    Prepared,
+    Sample,
+    Task,
+)
 
 CONTEXT_RULE = ("Use only the numbered context passages given with the question, not outside "
                 "knowledge; each passage starts with its id in square brackets.")
@@ -75,17 +85,20 @@ class RagStrategy:
     spec: IndexSpec = field(default_factory=IndexSpec)
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     name: str = "rag"
+    model_role: ModelRole = ModelRole.MODEL
+    own_model: str | None = None
     mode: str = ""
     embedder: Embedder | None = None
     index: ChromaIndex | None = None
     train_by_id: dict[str, Sample] = field(default_factory=dict)
     demos: list[Message] = field(default_factory=list)
 
-    def prepare(self, task: Task, backend: Backend, seed: int) -> Prepared:
+    def prepare(self, task: Task, backend: Backend, ctx: PrepareContext) -> Prepared:
         docs, self.mode = corpus_for(task)
         where = f"task {task.name!r} " + ("corpus" if self.mode == "context" else "train split")
         self.embedder = Embedder(self.embedding_model)
-        self.index, facts = open_or_build(docs, self.embedder, self.spec, where=where)
+        self.index, facts = open_or_build(docs, self.embedder, self.spec, where=where,
+                                          root=ctx.cache("indexes"))
         extra: dict[str, Any] = {}
         if self.mode == "few_shot":
             self.train_by_id = {s.id: s for s in task.splits.get("train", [])}
@@ -94,7 +107,7 @@ class RagStrategy:
             if self.shots > len(train):
                 raise UsageError(f"rag: shots={self.shots} worked examples but task {task.name!r} "
                                  f"has {len(train)} train samples")
-            picks = random.Random(seed).sample(train, self.shots)
+            picks = random.Random(ctx.seed).sample(train, self.shots)
             self.demos = []
             for ex, hits in zip(picks, self.retrieve(task, picks), strict=True):
                 self.demos += context_messages(task, ex, hits)[1:]
@@ -104,7 +117,8 @@ class RagStrategy:
                                   **facts})
 
     def retrieve(self, task: Task, samples: Sequence[Sample]) -> list[list[Hit]]:
-        assert self.embedder is not None and self.index is not None, "prepare() first"
+        if self.embedder is None or self.index is None:
+            raise UsageError("rag: retrieve() before prepare(): prepare the strategy first")
         queries = self.embedder.encode([task.format_input(s) for s in samples], what="questions")
         if self.mode == "context":
             return self.index.query(queries, self.k)

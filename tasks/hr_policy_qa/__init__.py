@@ -20,10 +20,12 @@ from pathlib import Path
 from rvf_tasks.hr_policy_qa.loader import load_questions, load_sections, parse_answer
 
 from harness.registry import Registry
-from harness.scoring.text import ABSTAIN, QAScorer, answer_scores
+from harness.scoring.text import QAScorer, answer_scores
 from harness.types import AnswerSpace, Document, Task
 
 VERSION = "1"
+# The reference answer of the questions the handbook does not answer (corpora/hr_handbook/build.py).
+ABSTAIN = "The handbook does not say."
 
 INSTRUCTIONS = (
     "You answer employees' questions about the Tarnwell Systems employee handbook. "
@@ -48,10 +50,10 @@ def hr_policy_qa(data: str | None = None) -> Task:
     return Task(
         name="hr_policy_qa", version=VERSION, splits=splits, instructions=INSTRUCTIONS,
         answer_space=AnswerSpace("text", max_answer_tokens=24), parse=parse_answer,
-        scorers=[QAScorer(ABSTAIN)], primary_metric="token_f1",
+        scorers=[QAScorer()], primary_metric="token_f1",
         description=f"employee handbook QA ({len(sections)} sections"
                     + (f", from {data})" if data else ")"),
-        corpus=lambda: docs,
+        corpus=lambda: docs, abstention=ABSTAIN,
         item_score=lambda sample, answer: answer_scores(answer, sample.target, ABSTAIN)[0],
     )
 

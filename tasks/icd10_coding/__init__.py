@@ -38,7 +38,7 @@ from typing import Any
 from harness.errors import DataError
 from harness.registry import Registry
 from harness.scoring.codes import CodeScorer, code_details, join_codes, primary_code_match
-from harness.tasklib import _pick, _rows, seeded_split
+from harness.tasklib import load_splits, read_table
 from harness.types import AnswerSpace, Document, Sample, Task
 
 VERSION = "1"
@@ -115,12 +115,9 @@ def load_coded_file(path: Path, split: str, text_field: str | None = None,
     """Samples from one JSONL/CSV file, and a list of "file:line: why" for every dropped row."""
     from rvf_tasks.icd10_coding.codes import is_valid, normalize
 
-    rows = _rows(path)
-    if not rows:
-        raise DataError(f"{path}: no rows")
-    columns = list(rows[0][1].keys())
-    tcol = _pick(columns, text_field, TEXT_FIELDS, path, "text")
-    ccol = _pick(columns, codes_field, CODES_FIELDS, path, "codes")
+    rows, cols = read_table(path, {"text": (text_field, TEXT_FIELDS),
+                                   "codes": (codes_field, CODES_FIELDS)})
+    tcol, ccol = cols["text"], cols["codes"]
     samples: list[Sample] = []
     dropped: list[str] = []
     for lineno, row in rows:
@@ -160,28 +157,16 @@ def load_coded_file(path: Path, split: str, text_field: str | None = None,
 def load_coded_data(data: str, text_field: str | None = None, codes_field: str | None = None,
                     drop_invalid: bool = False, seed: int = 0, test_fraction: float = 0.2
                     ) -> tuple[dict[str, list[Sample]], list[str]]:
-    """Splits from a folder of train/test(/dev) .jsonl/.csv files or from one file (seeded split)."""
-    root = Path(data).expanduser()
-    if not root.exists():
-        raise DataError(f"data path {root} does not exist")
+    """Splits from a folder of train/test(/dev) .csv/.jsonl files or from one file (seeded split,
+    `tasklib.load_splits`), and every dropped row's "file:line: why"."""
     dropped: list[str] = []
-    if root.is_dir():
-        splits: dict[str, list[Sample]] = {}
-        for split in ("train", "test", "dev"):
-            found = [p for p in (root / f"{split}.jsonl", root / f"{split}.csv") if p.exists()]
-            if found:
-                splits[split], lost = load_coded_file(found[0], split, text_field, codes_field,
-                                                      drop_invalid)
-                dropped += lost
-        if "train" not in splits or "test" not in splits:
-            raise DataError(f"{root}: expected train.jsonl and test.jsonl (or .csv) in the folder")
-        return splits, dropped
-    samples, dropped = load_coded_file(root, "all", text_field, codes_field, drop_invalid)
-    train, test = seeded_split(len(samples), test_fraction, seed, minimum=1)
-    pick = lambda idx, split: [  # noqa: E731
-        Sample(f"{split}-{j:05d}", samples[i].text, samples[i].target, samples[i].meta)
-        for j, i in enumerate(idx)]
-    return {"train": pick(train, "train"), "test": pick(test, "test")}, dropped
+
+    def read(path: Path, split: str) -> list[Sample]:
+        samples, lost = load_coded_file(path, split, text_field, codes_field, drop_invalid)
+        dropped.extend(lost)
+        return samples
+
+    return load_splits(data, read, seed, test_fraction), dropped
 
 
 # -- the task ------------------------------------------------------------------------------------
