@@ -3,7 +3,7 @@
 Runs `rvf run --task ticket_categorization --strategy prompt --limit 4` (then the leaderboard
 render it ends with) in this process with a line tracer on rvf's own files (harness/ and tasks/),
 in a fresh results dir and request cache, and prints the files touched, the distinct lines
-executed inside functions (module-level import code is not counted), and the total lines of
+executed inside functions (module and class bodies, run at import, are not counted), and the total lines of
 the touched files. Usage (the model is the bundled default):
 
     python bench/pipeline_path.py [--model local/smollm2-135m-instruct]
@@ -12,6 +12,7 @@ the touched files. Usage (the model is the bundled default):
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 import tempfile
@@ -33,8 +34,10 @@ def main() -> None:
 
     def tracer(frame, event, arg):  # noqa: ARG001 - sys.settrace's signature
         name = frame.f_code.co_filename
-        if not name.startswith(OWN) or "generator.py" in name or frame.f_code.co_name == "<module>":
-            return None  # rvf's own functions only: not torch's, a data generator's, or imports
+        if not name.startswith(OWN) or "generator.py" in name or \
+                not frame.f_code.co_flags & inspect.CO_OPTIMIZED:
+            return None  # rvf's own functions: not torch's, a data generator's, module or class
+            # bodies (import-time code), which have no CO_OPTIMIZED flag
         if event != "call":
             executed[name].add(frame.f_lineno)
         return tracer
