@@ -152,8 +152,8 @@ def learning_curves(rows: list[Row]) -> list[list[Row]]:
     for r in rows:
         if r.training is not None and r.training.train_examples and r.quality is not None:
             args = {k: v for k, v in r.record.strategy.args.items() if k != "train_size"}
-            key = json.dumps([r.record.strategy.name, r.record.model.spec, args], sort_keys=True,
-                             default=str)
+            key = json.dumps([r.record.strategy.name, r.record.model.spec, args,
+                              r.record.decoding.get("mode", "none")], sort_keys=True, default=str)
             groups.setdefault(key, []).append(r)
     return [sorted(g, key=lambda r: r.training.train_examples) for g in groups.values()
             if len({r.training.train_examples for r in g}) > 1]

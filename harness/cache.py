@@ -43,6 +43,8 @@ def canonical_json(obj: Any) -> str:
 def request_key(identity: dict[str, Any], request: GenerationRequest) -> str:
     payload = {"model": identity, "messages": list(request.messages),
                "max_new_tokens": request.max_new_tokens, "decoding": "greedy"}
+    if request.constraint is not None:  # absent when unconstrained: old keys stay valid
+        payload["constraint"] = request.constraint.key()
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
@@ -108,6 +110,15 @@ class CachedBackend:
 
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()
+
+    def peek(self, requests: Sequence[GenerationRequest]) -> list[Generation | None]:
+        """The cached answers to `requests` (None where there is none); sends nothing."""
+        if self.cache is None:
+            return [None] * len(requests)
+        identity = self.inner.identity()
+        keys = [request_key(identity, r) for r in requests]
+        found = self.cache.get_many(keys)
+        return [found.get(k) for k in keys]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[tuple[int, Generation]]:
         if self.cache is None:

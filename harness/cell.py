@@ -42,6 +42,7 @@ class CellSpec:
     limit: int | None = None  # score a fixed random subset of this many samples (None = all)
     split: str = "test"  # the split that is scored
     judge: str | None = None  # openai/<model> that scores LLM-judge metrics
+    constrain: str = "auto"  # none | labels | score | auto: see harness/constrain.py
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,6 +126,7 @@ class Cell:
                 "strategy", s.strategy, s.strategy_args)},
             "model": self.backend.identity(),
             "seed": s.seed,
+            "constrain": s.constrain,
         }
 
     @cached_property
@@ -169,7 +171,7 @@ def models_for(strategy: Strategy, models: Sequence[str], small_models: Sequence
 def plan(registry: Registry, tasks: Sequence[str], strategies: Sequence[str], models: Sequence[str],
          small_models: Sequence[str], seeds: Sequence[int], task_args: dict[str, dict[str, str]],
          strategy_args: dict[str, dict[str, str]], backend_args: dict[str, str],
-         limit: int | None, judge: str | None = None) -> list[Cell]:
+         limit: int | None, judge: str | None = None, constrain: str = "auto") -> list[Cell]:
     """tasks x strategies (x argument sweeps) x models x seeds, in a stable order.
 
     `*_args` map a task or strategy name to its arguments ('' = arguments for all of them).
@@ -187,6 +189,6 @@ def plan(registry: Registry, tasks: Sequence[str], strategies: Sequence[str], mo
                 pairs = itertools.product(models_for(made, models, small_models), seeds)
                 for i, (model, seed) in enumerate(pairs):
                     spec = CellSpec(task, strategy, model, seed, targs, resolved, backend_args,
-                                    limit, judge=judge)
+                                    limit, judge=judge, constrain=constrain)
                     cells.append(Cell(registry, spec, made if i == 0 else None))
     return cells

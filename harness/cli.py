@@ -92,11 +92,17 @@ def cli() -> None:
 @click.option("--ray-gpus-per-cell", type=click.FloatRange(min=0), default=0, show_default=True,
               help="GPUs each cell of an in-process model (hf/, local/: lora training and "
                    "inference) asks Ray for; other cells ask for one CPU.")
+@click.option("--constrain", type=click.Choice(["auto", "labels", "score", "none"]),
+              default="auto", show_default=True,
+              help="Keep answers inside a closed answer space: labels (token trie), score (rank "
+                   "every label by log-likelihood), auto (labels where the backend can), none "
+                   "(free generation). Part of the cell key.")
 @click.option("--plan", "plan_only", is_flag=True,
               help="Print each planned cell's spec and key (JSON lines on stdout) and run nothing.")
 def run(tasks, strategies, models, small_models, seeds, limit, results, task_args, strategy_args,
         backend_args, base_url, max_concurrency, max_error_rate, prices, hardware_usd_per_hour,
-        judge, no_cache, force, executor, ray_address, ray_gpus_per_cell, plan_only) -> None:
+        judge, no_cache, force, executor, ray_address, ray_gpus_per_cell, constrain,
+        plan_only) -> None:
     """Plan cells (tasks x strategies x models x seeds), run the unfinished ones, and write
     cell records and LEADERBOARD.md."""
     from harness.cell import plan
@@ -120,7 +126,7 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
     cells = plan(registry, tasks, strategies, models or (DEFAULT_MODEL,),
                  small_models or (DEFAULT_MODEL,), seeds or (0,),
                  _parse_kv(task_args, "--task-arg"), _parse_kv(strategy_args, "--strategy-arg"),
-                 _backend_kv(backend_args, base_url, max_concurrency), limit, judge)
+                 _backend_kv(backend_args, base_url, max_concurrency), limit, judge, constrain)
     if plan_only:
         _print_plan(cells)
         return

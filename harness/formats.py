@@ -37,7 +37,10 @@ def args_text(args: dict) -> str:
 
 
 def model_label(record: CellRecord) -> str:
-    """The model as asked for, plus what training made of it (a LoRA adapter, a hosted job)."""
+    """The model as asked for, plus what training made of it (a LoRA adapter, a hosted job) and
+    the decoding constraint, when one kept its answers in the answer space."""
+    label = record.model.spec
     if record.training is not None:
-        return f"{record.model.spec} {record.training.artifact}"
-    return record.model.spec
+        label += f" {record.training.artifact}"
+    mode = record.decoding.get("mode", "none")
+    return label + (f" [constrained: {mode}]" if mode != "none" else "")

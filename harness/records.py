@@ -118,6 +118,10 @@ class CellRecord(BaseModel):
                                                 "(few-shot ids, index facts).")
     training: TrainingInfo | None = Field(None, description="What the strategy trained (lora, "
                                                             "classifier, hosted_ft); None if none.")
+    decoding: dict[str, Any] = Field(default_factory=dict, description=(
+        "How answers were kept in the answer space (harness/constrain.py): the requested and "
+        "used constraint, the reason when none was used, and when an unconstrained run of the "
+        "same requests is cached, its invalid rate and the answers the constraint changed."))
     usage: UsageInfo
     cost_usd: float | None = Field(None, description="Inference cost of the scored queries in "
                                                      "USD; None = unknown (no price for the model).")

@@ -23,13 +23,14 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from rich.console import Console
 
+from harness import constrain
 from harness.audit import audit_task, novelty_breakdown
 from harness.cache import CachedBackend, RequestCache
 from harness.cell import Cell
@@ -130,6 +131,10 @@ def compute_cell(cell: Cell, options: RunOptions, cache: RequestCache | None,
         hardware_usd_per_hour=options.hardware_usd_per_hour))
     backend = CachedBackend(prepared.backend, cache)
     planned = cell.strategy.requests(task, samples)
+    constraint, decoding = constrain.resolve(task, prepared.backend, cell.spec.constrain)
+    if constraint is not None:
+        free = [request for request, _ in planned]
+        planned = [(replace(r, constraint=constraint), extra) for r, extra in planned]
     on_stage("generating")
     gens: list[Generation | None] = [None] * len(samples)
     for i, gen in backend.generate([request for request, _ in planned]):
@@ -138,8 +143,13 @@ def compute_cell(cell: Cell, options: RunOptions, cache: RequestCache | None,
     predictions = [Prediction.of(task, s, g or Generation(error="no generation returned"), extra)
                    for s, (_, extra), g in zip(samples, planned, gens, strict=True)]
     check_error_rate(predictions, options.max_error_rate)
+    if constraint is not None:
+        cached_free = [g.text if g else None for g in backend.peek(free)]
+        decoding |= constrain.compare_unconstrained(
+            task, constraint, [p.answer for p in predictions], cached_free)
     record = assemble_record(cell, prepared, predictions, options, backend.stats.model_calls,
                              backend.stats.hits, time.perf_counter() - began)
+    record.decoding = decoding
     return CellResult(record, [p.row() for p in predictions])
 
 

@@ -55,6 +55,12 @@ class AnswerSpace:
     labels: tuple[str, ...] = ()
     descriptions: Mapping[str, str] = field(default_factory=dict)
     max_answer_tokens: int = 24
+    # Every complete answer a constrained decoder may emit; None = `labels`. A code task gives
+    # its whole code set here (the billable ICD-10-CM codes), not only the codes seen in train.
+    choices: Callable[[], Sequence[str]] | None = None
+
+    def constraint_choices(self) -> Sequence[str]:
+        return self.choices() if self.choices is not None else self.labels
 
 
 class Judge(Protocol):
@@ -137,12 +143,42 @@ class Task:
         return sample.target
 
 
+CONSTRAIN_MODES = ("none", "labels", "score", "auto")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What a constrained decoder may answer: exactly one of `choices` (a label, a code).
+
+    `mode` "labels" decodes greedily through a token trie of the choices; "score" ranks every
+    choice by its log-likelihood after the prompt and answers the best (lm-eval's multiple
+    choice). `choices_sha256` stands for the choices in cache keys (a code set has 74,719).
+    """
+
+    mode: Literal["labels", "score"]
+    choices: tuple[str, ...] = field(repr=False)
+    choices_sha256: str = ""
+
+    @classmethod
+    def of(cls, mode: Literal["labels", "score"], choices: Sequence[str]) -> Constraint:
+        import hashlib
+
+        values = tuple(dict.fromkeys(choices))
+        digest = hashlib.sha256("\n".join(values).encode()).hexdigest()
+        return cls(mode, values, digest)
+
+    def key(self) -> dict[str, str]:
+        return {"mode": self.mode, "choices_sha256": self.choices_sha256}
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One chat completion to run, greedy. Everything here is part of the request-cache key."""
+    """One chat completion to run, greedy. Everything here is part of the request-cache key
+    (a constraint by its mode and the hash of its choices)."""
 
     messages: tuple[Message, ...]
     max_new_tokens: int
+    constraint: Constraint | None = None
 
 
 @dataclass
@@ -189,6 +225,15 @@ class HasTrainingTwin(Protocol):
     a trainable form; None = it does not know one."""
 
     def training_twin(self) -> Backend | None: ...
+
+
+@runtime_checkable
+class Constrains(Protocol):
+    """A backend that can keep an answer inside a closed answer space (`Constraint`)."""
+
+    def constraint_modes(self, n_choices: int) -> tuple[str, ...]:
+        """The modes it can decode for a set of `n_choices` answers ("labels", "score")."""
+        ...
 
 
 @runtime_checkable

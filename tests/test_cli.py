@@ -46,8 +46,8 @@ def test_run_then_rerun_makes_no_model_calls(tmp_path):
     preds = (results / "cells" / rec["predictions_file"]).read_text().splitlines()
     assert len(preds) == 12 and all("raw" in json.loads(p) for p in preds)
     board = (results / "LEADERBOARD.md").read_text()
-    assert "## ticket_categorization" in board and "| 1 | prompt | local/smollm2-135m-instruct |" \
-        in board
+    assert "## ticket_categorization" in board
+    assert "| 1 | prompt | local/smollm2-135m-instruct [constrained: labels] |" in board
 
     second = rvf("run", "--limit", "12", "--results", str(results), "--strategy-arg", "k=2")
     assert second.returncode == 0, second.stderr[-3000:]

@@ -98,6 +98,20 @@ def test_greedy_deterministic_and_answers_parse(q4: GGUFBackend, ticket_requests
     assert q4.facts["rss_added_mb"] > 50  # the weights at least
 
 
+def test_a_grammar_keeps_every_answer_a_label(q4: GGUFBackend, ticket_requests) -> None:
+    """constrain=labels on llama.cpp: a GBNF grammar of the label set (one alternative each)."""
+    from dataclasses import replace
+
+    from harness.types import Constraint
+
+    task, _, requests = ticket_requests
+    constraint = Constraint.of("labels", task.answer_space.labels)
+    assert q4.constraint_modes(77) == ("labels",) and q4.constraint_modes(74_719) == ()
+    answers = dict(q4.generate([replace(r, constraint=constraint) for r in requests]))
+    assert all(g.error is None and g.text in task.answer_space.labels for g in answers.values()), \
+        [g.text for g in answers.values()]
+
+
 def test_max_tokens_is_respected(q4: GGUFBackend) -> None:
     request = GenerationRequest(({"role": "user", "content": "Count from 1 to 100, one number a "
                                                              "line."},), 5)

@@ -276,3 +276,25 @@ def test_json_answers_are_unwrapped_even_when_cut_off() -> None:
         ('Thanks for the "update", I', False)
     assert parse_json_reply('{"label": "x"}') == (None, False)  # valid JSON, not the asked shape
     assert parse_json_reply("refund_request") == (None, False)
+
+
+def test_a_label_set_is_sent_as_a_json_schema_enum(tmp_path: Path) -> None:
+    """constrain=auto on an openai/ model: structured outputs restrict `answer` to the labels;
+    constrain=none sends the plain answer schema."""
+    from rvf_tasks.ticket_categorization import ticket_categorization
+
+    labels = list(ticket_categorization().answer_space.labels)
+    with FaultServer() as server:
+        done = rvf("--limit", "4", "--model", "openai/m", "--base-url", server.url, tmp=tmp_path)
+        assert done.returncode == 0, done.stderr
+        schema = server.bodies[-1]["response_format"]["json_schema"]["schema"]
+        assert schema["properties"]["answer"] == {"type": "string", "enum": labels}
+        assert only_record(tmp_path).decoding == {"constrain": "auto", "mode": "labels",
+                                                  "choices": 77, "unconstrained":
+                                                  "no unconstrained run of these requests in "
+                                                  "the request cache"}
+        done = rvf("--limit", "4", "--model", "openai/m", "--base-url", server.url,
+                   "--constrain", "none", "--results", str(tmp_path / "free"), tmp=tmp_path)
+        assert done.returncode == 0, done.stderr
+        free = server.bodies[-1]["response_format"]["json_schema"]["schema"]
+        assert free["properties"]["answer"] == {"type": "string"}

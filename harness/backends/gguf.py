@@ -31,6 +31,7 @@ converters apply is known for them).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -47,6 +48,8 @@ from harness.types import Generation, GenerationRequest
 
 INSTALL_HINT = "pip install 'rvf[llamacpp]'"
 DEFAULT_N_CTX = 8192
+# Most choices a GBNF grammar holds (one alternative each); larger sets decode unconstrained.
+MAX_GRAMMAR_CHOICES = 2000
 GGUF_MAGIC = b"GGUF"
 # Bump when the peft -> GGUF adapter conversion changes (cached conversions then stop matching).
 ADAPTER_FORMAT = "gguf-lora-1"
@@ -197,6 +200,11 @@ class GGUFBackend:
         return llm.tokenize(self.render(request).encode(), add_bos=add_bos, special=True)
 
     # -- generation -------------------------------------------------------------------------------
+    def constraint_modes(self, n_choices: int) -> tuple[str, ...]:
+        """`labels` through a GBNF grammar of the choices (one alternative each): for label sets;
+        a grammar of a 74,719-code set would cost llama.cpp more than it saves."""
+        return ("labels",) if n_choices <= MAX_GRAMMAR_CHOICES else ()
+
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[tuple[int, Generation]]:
         if not requests:
             return
@@ -222,12 +230,16 @@ class GGUFBackend:
             for i, request in enumerate(requests):
                 began = time.perf_counter()
                 out: list[int] = []
+                grammar, budget = None, request.max_new_tokens
+                if request.constraint is not None:  # a whole choice, however many tokens
+                    grammar = choices_grammar(request.constraint.choices)
+                    budget = max(budget, max(len(c) for c in request.constraint.choices) + 1)
                 try:
                     for token in llm.generate(ids[i], temp=0.0, top_k=1, top_p=1.0, min_p=0.0,
-                                              repeat_penalty=1.0):
+                                              repeat_penalty=1.0, grammar=grammar):
                         out.append(token)
                         if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token) \
-                                or len(out) >= request.max_new_tokens:
+                                or len(out) >= budget:
                             break
                 except RuntimeError as exc:  # a failed llama_decode: this sample fails alone
                     yield i, Generation(error=f"llama.cpp: {exc}", input_tokens=len(ids[i]))
@@ -243,6 +255,21 @@ class GGUFBackend:
                 self.facts["rss_added_mb"] = round((after - before) / 2**20, 1)
         finally:
             self.release()
+
+
+def gbnf_literal(text: str) -> str:
+    """A GBNF string literal."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+@functools.lru_cache(maxsize=8)
+def choices_grammar(choices: tuple[str, ...]) -> Any:
+    """A llama.cpp grammar whose only sentences are the choices."""
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string("root ::= " + " | ".join(gbnf_literal(c) for c in choices),
+                                    verbose=False)
 
 
 # -- LoRA adapters: peft safetensors -> llama.cpp GGUF adapter ---------------------------------------

@@ -140,6 +140,11 @@ class HFBackend:
         return "\n\n".join(turns) + "\n\nassistant:"
 
     # -- generation -------------------------------------------------------------------------------
+    def constraint_modes(self, n_choices: int) -> tuple[str, ...]:
+        from harness.backends.constrained import MAX_SCORED_CHOICES
+
+        return ("labels", "score") if n_choices <= MAX_SCORED_CHOICES else ("labels",)
+
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[tuple[int, Generation]]:
         if not requests:
             return
@@ -151,8 +156,8 @@ class HFBackend:
         for i, r in enumerate(requests):  # keep the end of an over-long prompt (the question)
             if len(ids[i]) + r.max_new_tokens > limit:
                 ids[i] = ids[i][len(ids[i]) + r.max_new_tokens - limit:]
+        tries = [self._trie(r.constraint) if r.constraint else None for r in requests]
         prefix = shared_prefix_length(ids)
-        order = sorted(range(len(requests)), key=lambda i: -len(ids[i]))
         autocast = torch.autocast(model.device.type, dtype=torch.bfloat16,
                                   enabled=self.dtype == "bf16")
         with torch.inference_mode(), autocast:
@@ -162,19 +167,64 @@ class HFBackend:
                             use_cache=True,
                             logits_to_keep=1)
                 cache = [(layer.keys, layer.values) for layer in out.cache.layers]
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start:start + self.batch_size]
-                began = time.perf_counter()
-                outputs = greedy_decode(model, cache, prefix, [ids[i][prefix:] for i in batch],
-                                        max(requests[i].max_new_tokens for i in batch),
-                                        tok.eos_token_id, tok.pad_token_id)
-                latency = time.perf_counter() - began
-                for row, i in enumerate(batch):
-                    out_ids = outputs[row][:requests[i].max_new_tokens]
-                    yield i, Generation(
-                        text=tok.decode(out_ids, skip_special_tokens=True).strip(),
-                        input_tokens=len(ids[i]), output_tokens=len(out_ids), latency_s=latency,
-                        compute_s=latency / len(batch))
+            scored = [i for i, r in enumerate(requests) if r.constraint and r.constraint.mode == "score"]
+            for i in scored:
+                yield i, self._score(requests[i], ids[i], cache, prefix, tries[i])
+            decoded = [i for i in range(len(requests)) if i not in set(scored)]
+            yield from self._decode(requests, ids, tries, cache, prefix, decoded)
+
+    def _trie(self, constraint: Any) -> Any:
+        from harness.backends.constrained import token_trie
+
+        _, tok = self.load()
+        return token_trie(tok, constraint.choices, constraint.choices_sha256, tok.eos_token_id)
+
+    def _decode(self, requests: Sequence[GenerationRequest], ids: list[list[int]], tries: list,
+                cache: Any, prefix: int, todo: list[int]) -> Iterator[tuple[int, Generation]]:
+        """Greedy decoding in batches, longest prompt first; a trie keeps a row's answer inside
+        its constraint (and may need more tokens than max_new_tokens: a whole label)."""
+        model, tok = self.load()
+        budget = [max(r.max_new_tokens, t.longest if t else 0) for r, t in zip(requests, tries,
+                                                                               strict=True)]
+        order = sorted(todo, key=lambda i: -len(ids[i]))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            began = time.perf_counter()
+            outputs = greedy_decode(model, cache, prefix, [ids[i][prefix:] for i in batch],
+                                    max(budget[i] for i in batch), tok.eos_token_id,
+                                    tok.pad_token_id, [tries[i] for i in batch])
+            latency = time.perf_counter() - began
+            for row, i in enumerate(batch):
+                out_ids = outputs[row][:budget[i]]
+                yield i, Generation(
+                    text=tok.decode(out_ids, skip_special_tokens=True).strip(),
+                    input_tokens=len(ids[i]), output_tokens=len(out_ids), latency_s=latency,
+                    compute_s=latency / len(batch))
+
+    def _score(self, request: GenerationRequest, ids: list[int], cache: Any, prefix: int,
+               trie: Any) -> Generation:
+        """Score mode: the choice with the highest log-likelihood after this prompt."""
+        import torch
+        from transformers import DynamicCache
+
+        from harness.backends.constrained import score_choices
+
+        model, _ = self.load()
+        began = time.perf_counter()
+        past = DynamicCache(ddp_cache_data=[(k.clone(), v.clone()) for k, v in cache]) \
+            if cache else DynamicCache()
+        rest = ids[prefix:] if cache else ids
+        out = model(input_ids=torch.tensor([rest], device=model.device),
+                    position_ids=torch.arange(len(ids) - len(rest), len(ids),
+                                              device=model.device)[None],
+                    cache=past, use_cache=True, logits_to_keep=1)
+        layers = [(layer.keys, layer.values) for layer in out.cache.layers]
+        scores = score_choices(model, layers, out.logits[0, -1], len(ids), trie.sequences)
+        best = max(range(len(scores)), key=scores.__getitem__)
+        latency = time.perf_counter() - began
+        return Generation(text=request.constraint.choices[best], input_tokens=len(ids),
+                          output_tokens=len(trie.sequences[best]), latency_s=latency,
+                          compute_s=latency, meta={"logprob": round(scores[best], 4)})
 
 
 def shared_prefix_length(ids: Sequence[Sequence[int]], minimum: int = 16) -> int:
@@ -194,12 +244,13 @@ def shared_prefix_length(ids: Sequence[Sequence[int]], minimum: int = 16) -> int
 
 def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix: int,
                   suffixes: Sequence[Sequence[int]], max_new_tokens: int, eos: int,
-                  pad: int) -> list[list[int]]:
+                  pad: int, tries: Sequence[Any] | None = None) -> list[list[int]]:
     """Greedy decoding of a batch whose prompts are `shared prefix + suffix`.
 
     The suffixes are left-padded *after* the prefix (padding in the middle), with an attention mask
     that hides the padding and position ids that skip it, so each row computes exactly what it
-    would alone. Returns each row's new tokens up to and including EOS.
+    would alone. A row with a trie (`tries[r]`) only takes tokens its trie allows. Returns each
+    row's new tokens up to and including EOS.
     """
     import torch
     from transformers import DynamicCache
@@ -223,7 +274,12 @@ def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix
     done = torch.zeros(rows, dtype=torch.bool, device=model.device)
     generated: list[list[int]] = [[] for _ in range(rows)]
     for step in range(max_new_tokens):
-        token = out.logits[:, -1].argmax(-1)
+        logits = out.logits[:, -1]
+        if tries and any(t is not None for t in tries):
+            from harness.backends.constrained import mask_to_trie
+
+            logits = mask_to_trie(logits.clone(), tries, generated)
+        token = logits.argmax(-1)
         for r in range(rows):
             if not done[r]:
                 generated[r].append(int(token[r]))

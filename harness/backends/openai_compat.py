@@ -45,6 +45,9 @@ JSON_INSTRUCTION = ('Reply with a JSON object of the form {"answer": "..."} whos
 # "schema" constrains the reply to exactly {"answer": string} (OpenAI structured outputs, vLLM and
 # llama.cpp grammars), which small models need: asked for free-form JSON they invent other keys.
 JSON_MODES = ("schema", "object", "off")
+# Most choices sent as a JSON-schema enum (OpenAI's structured outputs allow up to 1,000 enum
+# values and, past 250, 15,000 characters of them); larger sets (a code set) are not constrained.
+MAX_ENUM = 500
 ANSWER_SCHEMA = {"type": "json_schema", "json_schema": {
     "name": "answer", "strict": True,
     "schema": {"type": "object", "properties": {"answer": {"type": "string"}},
@@ -267,6 +270,11 @@ class OpenAIBackend:
         """The text with the API key masked: for every message that may reach a log."""
         return text.replace(self._api_key, "***") if self._api_key else text
 
+    def constraint_modes(self, n_choices: int) -> tuple[str, ...]:
+        """`labels` as a JSON-schema enum of the answer, when JSON mode is on and the set is
+        small enough; an endpoint without JSON mode steps down to free text (recorded)."""
+        return ("labels",) if self.json_mode != "off" and n_choices <= MAX_ENUM else ()
+
     def _body(self, request: GenerationRequest, json_mode: str) -> dict[str, Any]:
         messages = [dict(m) for m in request.messages]
         max_tokens = request.max_new_tokens
@@ -278,9 +286,16 @@ class OpenAIBackend:
                 messages.insert(0, {"role": "system", "content": JSON_INSTRUCTION})
             # In "object" mode the schema rides along under llama.cpp's own `schema` key, which
             # its server turns into a grammar; servers that do not know the key ignore it.
-            body["response_format"] = (ANSWER_SCHEMA if json_mode == "schema" else
-                                       {"type": "json_object",
-                                        "schema": ANSWER_SCHEMA["json_schema"]["schema"]})
+            schema = ANSWER_SCHEMA["json_schema"]["schema"]
+            if request.constraint is not None:
+                schema = {**schema, "properties": {"answer": {
+                    "type": "string", "enum": list(request.constraint.choices)}}}
+            body["response_format"] = (
+                {"type": "json_schema", "json_schema": {**ANSWER_SCHEMA["json_schema"],
+                                                        "schema": schema}}
+                if json_mode == "schema" else {"type": "json_object", "schema": schema})
+        elif request.constraint is not None:
+            self.facts["constraint"] = "not applied: the endpoint has no JSON mode"
             max_tokens += 16  # room for the braces and the key
         body["messages"] = messages
         # OpenAI's own endpoint wants max_completion_tokens (reasoning models reject max_tokens);

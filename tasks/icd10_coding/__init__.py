@@ -211,7 +211,8 @@ def build_task(splits: dict[str, list[Sample]], labels: Sequence[str], descripti
         version=f"{VERSION}+cm{_codeset_version()}+sec{_secondary_hash(splits)}",
         splits=splits, instructions=instructions,
         answer_space=AnswerSpace("codes", labels, descriptions,
-                                 max_answer_tokens=64 if all_codes else 16),
+                                 max_answer_tokens=64 if all_codes else 16,
+                                 choices=None if all_codes else _billable_codes),
         parse=code_parser(all_codes), scorers=[CodeScorer(system)],
         primary_metric="exact_accuracy", description=description,
         details=lambda samples, answers: {**code_details(system, samples, answers), **extra},
@@ -219,6 +220,13 @@ def build_task(splits: dict[str, list[Sample]], labels: Sequence[str], descripti
         item_score=lambda sample, answer: primary_code_match(system, sample, answer),
         all_codes=all_codes,
     )
+
+
+def _billable_codes() -> list[str]:
+    """Every billable code of the code set: what a constrained decoder may answer."""
+    from rvf_tasks.icd10_coding.codes import code_documents
+
+    return [code for code, _ in code_documents()]
 
 
 def _code_set_corpus() -> list[Document]:

@@ -1,0 +1,124 @@
+"""Constrained decoding on the real bundled model (hf/, local/): a token trie keeps every answer
+inside the choices, score mode picks the choice with the highest log-likelihood, and
+`harness.constrain.resolve` decides per cell what a constraint means."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import pytest
+import torch
+
+from harness.backends.constrained import TokenTrie, score_choices, token_trie
+from harness.cache import canonical_json, request_key
+from harness.constrain import compare_unconstrained, resolve
+from harness.errors import UsageError
+from harness.types import AnswerSpace, Constraint, GenerationRequest, Sample, Task
+
+SYSTEM = {"role": "system", "content": "Name the colour in the message, one word."}
+TEXTS = ["The sky was blue today.", "My car is red", "grass: green!", "Snow is white, mostly.",
+         "She wore a yellow hat to the party.", "black", "a purple plum", "no colour here"]
+# "red" is a prefix of "reddish brown": both a complete answer and the start of another.
+CHOICES = ("red", "reddish brown", "blue", "green", "white or grey")
+
+
+def _requests(constraint: Constraint | None) -> list[GenerationRequest]:
+    return [GenerationRequest((SYSTEM, {"role": "user", "content": t}), 3, constraint)
+            for t in TEXTS]
+
+
+def test_a_trie_allows_end_of_turn_and_the_longer_label_after_a_prefix_label():
+    trie = TokenTrie(eos=0)
+    for seq in ([5, 0], [5, 6, 7, 0], [8, 0]):
+        node = trie.root
+        for t in seq:
+            node = node.setdefault(t, {})
+    assert sorted(trie.allowed([])) == [5, 8]
+    assert sorted(trie.allowed([5])) == [0, 6]  # "red" may end here or go on to "reddish brown"
+    assert trie.allowed([5, 6]) == [7] and trie.allowed([8]) == [0]
+
+
+def test_labels_mode_answers_only_whole_choices(smol):
+    smol.batch_size = 4
+    free = dict(smol.generate(_requests(None)))
+    constrained = dict(smol.generate(_requests(Constraint.of("labels", CHOICES))))
+    assert all(g.text in CHOICES for g in constrained.values()), constrained
+    # Free generation on the same prompts does leave the choices (this is what the constraint
+    # fixes), and a constrained answer that needs more tokens than max_new_tokens is not cut.
+    assert any(g.text not in CHOICES for g in free.values())
+    assert "reddish brown" in CHOICES and all(g.error is None for g in constrained.values())
+
+
+def test_score_mode_picks_the_most_likely_choice_as_a_full_forward_pass_scores_it(smol):
+    model, tok = smol.load()
+    request = _requests(Constraint.of("score", CHOICES))[1]
+    [(_, gen)] = list(smol.generate([request]))
+    prompt = tok(smol.render(request), add_special_tokens=False)["input_ids"]
+    trie = token_trie(tok, CHOICES, request.constraint.choices_sha256, tok.eos_token_id)
+
+    def full_forward(seq: list[int]) -> float:  # no cache reuse: the reference
+        with torch.inference_mode():
+            logits = model(input_ids=torch.tensor([prompt + seq])).logits[0].float()
+        logp = torch.log_softmax(logits, -1)
+        return sum(float(logp[len(prompt) - 1 + t, seq[t]]) for t in range(len(seq)))
+
+    reference = [full_forward(seq) for seq in trie.sequences]
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([prompt]), use_cache=True, logits_to_keep=1)
+        layers = [(layer.keys, layer.values) for layer in out.cache.layers]
+        ours = score_choices(model, layers, out.logits[0, -1], len(prompt), trie.sequences)
+    assert ours == pytest.approx(reference, abs=2e-3)
+    assert gen.text == CHOICES[max(range(len(CHOICES)), key=reference.__getitem__)]
+
+
+def test_a_constraint_is_in_the_request_key_and_no_constraint_keeps_the_old_key():
+    plain = GenerationRequest(({"role": "user", "content": "x"},), 4)
+    labels = replace(plain, constraint=Constraint.of("labels", CHOICES))
+    other = replace(plain, constraint=Constraint.of("labels", CHOICES[:2]))
+    identity = {"backend": "hf", "weights": "w"}
+    keys = {request_key(identity, r) for r in (plain, labels, other)}
+    assert len(keys) == 3
+    # Unconstrained, the key is the payload it had before constraints existed: caches stay valid.
+    payload = {"model": identity, "messages": list(plain.messages), "max_new_tokens": 4,
+               "decoding": "greedy"}
+    assert request_key(identity, plain) == hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def _task(kind: str, labels: tuple[str, ...]) -> Task:
+    samples = [Sample("s1", "x", labels[0] if labels else "y")]
+    return Task("toy", "1", {"train": samples, "test": samples}, "Answer.",
+                AnswerSpace(kind, labels), parse=lambda raw: raw or None, scorers=[],
+                primary_metric="accuracy")
+
+
+def test_resolve_explains_what_it_could_not_constrain(smol):
+    class Remote:
+        spec = "openai/x"
+
+    labels = _task("labels", ("a", "b"))
+    constraint, facts = resolve(labels, smol, "auto")
+    assert constraint.mode == "labels" and facts == {"constrain": "auto", "mode": "labels",
+                                                     "choices": 2}
+    assert resolve(labels, smol, "none") == (None, {"constrain": "none", "mode": "none"})
+    assert resolve(labels, Remote(), "auto")[1]["reason"] == "openai/x cannot constrain decoding"
+    with pytest.raises(UsageError, match="openai/x cannot constrain"):
+        resolve(labels, Remote(), "labels")
+    text = _task("text", ())
+    assert "free-text" in resolve(text, smol, "auto")[1]["reason"]
+    with pytest.raises(UsageError, match="task 'toy' has free-text answers"):
+        resolve(text, smol, "labels")
+    with pytest.raises(UsageError, match="nothing to predict"):
+        resolve(_task("labels", ("only",)), smol, "auto")
+    with pytest.raises(UsageError, match="cannot decode 'score' for 300 choices"):
+        resolve(_task("labels", tuple(f"l{i}" for i in range(300))), smol, "score")
+
+
+def test_the_record_compares_with_the_cached_unconstrained_answers():
+    task = _task("labels", ("a", "b"))
+    labels = Constraint.of("labels", ("a", "b"))
+    facts = compare_unconstrained(task, labels, ["a", "b", "a", "b"], ["a", "", None, "zzz"])
+    assert facts == {"unconstrained_n": 3, "unconstrained_outside_choices_rate": 0.6667,
+                     "answers_changed": 2}  # "" does not parse; "zzz" parses but is no choice
+    assert "no unconstrained run" in compare_unconstrained(task, labels, ["a"],
+                                                           [None])["unconstrained"]
