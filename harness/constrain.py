@@ -48,14 +48,15 @@ def resolve(task: Task, backend: Backend, requested: str) -> tuple[Constraint | 
         raise UsageError(f"task {task.name!r}: its answer space has {len(choices)} choice(s); "
                          "there is nothing to predict")
     mode = "labels" if requested == "auto" else requested
-    modes = backend.constraint_modes(len(choices))
+    modes = backend.constraint_modes(len(choices), space.pattern)
     if mode not in modes:
         why = (f"{backend.spec} cannot decode {mode!r} for {len(choices):,} choices (it can: "
                f"{', '.join(modes) or 'none'})")
         if requested != "auto":
             raise UsageError(f"constrain={mode}: {why}")
         return None, {**facts, "reason": why}
-    return Constraint.of(mode, choices), {**facts, "mode": mode, "choices": len(choices)}
+    return Constraint.of(mode, choices, space.pattern), {**facts, "mode": mode,
+                                                         "choices": len(choices)}
 
 
 def compare_unconstrained(task: Task, constraint: Constraint, constrained: Sequence[str | None],

@@ -6,7 +6,8 @@ A *backend* turns requests into text. The runner glues them together per *cell* 
 
 Every member the runner calls on a plugin object is declared here: the `Strategy`, `Backend` and
 `Scorer` protocols, and the optional backend capabilities (`ServesAdapters`, `HasTrainingTwin`,
-`ReportsFacts`), which are checked with `isinstance`, never by probing attribute names.
+`Constrains`, `ReportsFacts`), which are checked with `isinstance`, never by probing attribute
+names.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class AnswerSpace:
     # Every complete answer a constrained decoder may emit; None = `labels`. A code task gives
     # its whole code set here (the billable ICD-10-CM codes), not only the codes seen in train.
     choices: Callable[[], Sequence[str]] | None = None
+    # A regular expression every choice matches (JSON-schema `pattern` syntax): what an endpoint
+    # that cannot take the whole choice set as an enum is held to; the task validates the rest.
+    pattern: str | None = None
 
     def constraint_choices(self) -> Sequence[str]:
         return self.choices() if self.choices is not None else self.labels
@@ -158,17 +162,20 @@ class Constraint:
     mode: Literal["labels", "score"]
     choices: tuple[str, ...] = field(repr=False)
     choices_sha256: str = ""
+    pattern: str | None = None  # the answer space's pattern (AnswerSpace.pattern)
 
     @classmethod
-    def of(cls, mode: Literal["labels", "score"], choices: Sequence[str]) -> Constraint:
+    def of(cls, mode: Literal["labels", "score"], choices: Sequence[str],
+           pattern: str | None = None) -> Constraint:
         import hashlib
 
         values = tuple(dict.fromkeys(choices))
         digest = hashlib.sha256("\n".join(values).encode()).hexdigest()
-        return cls(mode, values, digest)
+        return cls(mode, values, digest, pattern)
 
-    def key(self) -> dict[str, str]:
-        return {"mode": self.mode, "choices_sha256": self.choices_sha256}
+    def key(self) -> dict[str, str | None]:
+        return {"mode": self.mode, "choices_sha256": self.choices_sha256,
+                **({"pattern": self.pattern} if self.pattern else {})}
 
 
 @dataclass(frozen=True)
@@ -231,8 +238,9 @@ class HasTrainingTwin(Protocol):
 class Constrains(Protocol):
     """A backend that can keep an answer inside a closed answer space (`Constraint`)."""
 
-    def constraint_modes(self, n_choices: int) -> tuple[str, ...]:
-        """The modes it can decode for a set of `n_choices` answers ("labels", "score")."""
+    def constraint_modes(self, n_choices: int, pattern: str | None = None) -> tuple[str, ...]:
+        """The modes it can decode for a set of `n_choices` answers ("labels", "score"), where
+        every answer matches `pattern` (when the task gives one)."""
         ...
 
 

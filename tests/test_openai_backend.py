@@ -298,3 +298,16 @@ def test_a_label_set_is_sent_as_a_json_schema_enum(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         free = server.bodies[-1]["response_format"]["json_schema"]["schema"]
         assert free["properties"]["answer"] == {"type": "string"}
+
+
+def test_a_code_set_too_large_for_an_enum_is_sent_as_a_pattern(tmp_path: Path) -> None:
+    """icd10_coding's 74,719 billable codes: the schema holds the code pattern, not an enum."""
+    from rvf_tasks.icd10_coding import CODE_SCHEMA_PATTERN
+
+    with FaultServer() as server:
+        done = rvf("--limit", "2", "--task", "icd10_coding", "--model", "openai/m",
+                   "--base-url", server.url, tmp=tmp_path)
+        assert done.returncode == 0, done.stderr
+    schema = server.bodies[-1]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["answer"] == {"type": "string", "pattern": CODE_SCHEMA_PATTERN}
+    assert only_record(tmp_path).decoding["choices"] == 74_719

@@ -200,7 +200,7 @@ class GGUFBackend:
         return llm.tokenize(self.render(request).encode(), add_bos=add_bos, special=True)
 
     # -- generation -------------------------------------------------------------------------------
-    def constraint_modes(self, n_choices: int) -> tuple[str, ...]:
+    def constraint_modes(self, n_choices: int, pattern: str | None = None) -> tuple[str, ...]:
         """`labels` through a GBNF grammar of the choices (one alternative each): for label sets;
         a grammar of a 74,719-code set would cost llama.cpp more than it saves."""
         return ("labels",) if n_choices <= MAX_GRAMMAR_CHOICES else ()

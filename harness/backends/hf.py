@@ -140,7 +140,7 @@ class HFBackend:
         return "\n\n".join(turns) + "\n\nassistant:"
 
     # -- generation -------------------------------------------------------------------------------
-    def constraint_modes(self, n_choices: int) -> tuple[str, ...]:
+    def constraint_modes(self, n_choices: int, pattern: str | None = None) -> tuple[str, ...]:
         from harness.backends.constrained import MAX_SCORED_CHOICES
 
         return ("labels", "score") if n_choices <= MAX_SCORED_CHOICES else ("labels",)

@@ -270,10 +270,12 @@ class OpenAIBackend:
         """The text with the API key masked: for every message that may reach a log."""
         return text.replace(self._api_key, "***") if self._api_key else text
 
-    def constraint_modes(self, n_choices: int) -> tuple[str, ...]:
-        """`labels` as a JSON-schema enum of the answer, when JSON mode is on and the set is
-        small enough; an endpoint without JSON mode steps down to free text (recorded)."""
-        return ("labels",) if self.json_mode != "off" and n_choices <= MAX_ENUM else ()
+    def constraint_modes(self, n_choices: int, pattern: str | None = None) -> tuple[str, ...]:
+        """`labels` as a JSON-schema enum of the answer when JSON mode is on and the set is small
+        enough, else as the answer space's `pattern` (the task's parser and scorers then judge
+        the code); an endpoint without JSON mode steps down to free text (recorded)."""
+        fits = n_choices <= MAX_ENUM or pattern is not None
+        return ("labels",) if self.json_mode != "off" and fits else ()
 
     def _body(self, request: GenerationRequest, json_mode: str) -> dict[str, Any]:
         messages = [dict(m) for m in request.messages]
@@ -287,9 +289,11 @@ class OpenAIBackend:
             # In "object" mode the schema rides along under llama.cpp's own `schema` key, which
             # its server turns into a grammar; servers that do not know the key ignore it.
             schema = ANSWER_SCHEMA["json_schema"]["schema"]
-            if request.constraint is not None:
-                schema = {**schema, "properties": {"answer": {
-                    "type": "string", "enum": list(request.constraint.choices)}}}
+            c = request.constraint
+            if c is not None:
+                answer = ({"type": "string", "enum": list(c.choices)} if len(c.choices) <= MAX_ENUM
+                          else {"type": "string", "pattern": c.pattern})
+                schema = {**schema, "properties": {"answer": answer}}
             body["response_format"] = (
                 {"type": "json_schema", "json_schema": {**ANSWER_SCHEMA["json_schema"],
                                                         "schema": schema}}

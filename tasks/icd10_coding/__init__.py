@@ -212,7 +212,8 @@ def build_task(splits: dict[str, list[Sample]], labels: Sequence[str], descripti
         splits=splits, instructions=instructions,
         answer_space=AnswerSpace("codes", labels, descriptions,
                                  max_answer_tokens=64 if all_codes else 16,
-                                 choices=None if all_codes else _billable_codes),
+                                 choices=None if all_codes else _billable_codes,
+                                 pattern=None if all_codes else CODE_SCHEMA_PATTERN),
         parse=code_parser(all_codes), scorers=[CodeScorer(system)],
         primary_metric="exact_accuracy", description=description,
         details=lambda samples, answers: {**code_details(system, samples, answers), **extra},
@@ -220,6 +221,11 @@ def build_task(splits: dict[str, list[Sample]], labels: Sequence[str], descripti
         item_score=lambda sample, answer: primary_code_match(system, sample, answer),
         all_codes=all_codes,
     )
+
+
+# A dotted ICD-10-CM code as the JSON schema of an openai/ constrained answer (a code set of
+# 74,719 is too large for an enum); the parser and the scorer judge whether it exists.
+CODE_SCHEMA_PATTERN = r"^[A-Z][0-9A][0-9AB](\.[0-9A-Z]{1,4})?$"
 
 
 def _billable_codes() -> list[str]:
