@@ -108,6 +108,8 @@ def run_cells(cells: Sequence[Cell], options: RunOptions, console: Console | Non
     summary = RunSummary()
     check_results_writable(options.results)
     todo = cells_to_run(cells, options.results, summary, console, options.force)
+    for cell in todo:  # an impossible constraint is bad usage: say so before any compute
+        constrain.resolve(cell.task, cell.backend, cell.spec.constrain)
     if todo:
         (executor or LocalExecutor()).run(todo, options, summary, console)
     return summary

@@ -122,3 +122,19 @@ def test_the_record_compares_with_the_cached_unconstrained_answers():
                      "answers_changed": 2}  # "" does not parse; "zzz" parses but is no choice
     assert "no unconstrained run" in compare_unconstrained(task, labels, ["a"],
                                                            [None])["unconstrained"]
+
+
+def test_an_impossible_constraint_stops_the_run_before_any_compute(tmp_path):
+    """constrain=labels on a free-text task exits 2 naming the task, before a model loads."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RVF_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "harness", "run", "--task", "hr_policy_qa",
+                           "--constrain", "labels", "--limit", "2", "--results",
+                           str(tmp_path / "results")], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert "task 'hr_policy_qa' has free-text answers" in done.stderr
+    assert "generating" not in done.stderr and "preparing" not in done.stderr

@@ -167,10 +167,10 @@ class HFBackend:
                             use_cache=True,
                             logits_to_keep=1)
                 cache = [(layer.keys, layer.values) for layer in out.cache.layers]
-            scored = [i for i, r in enumerate(requests) if r.constraint and r.constraint.mode == "score"]
-            for i in scored:
+            by_score = [r.constraint is not None and r.constraint.mode == "score" for r in requests]
+            for i in (i for i, scored in enumerate(by_score) if scored):
                 yield i, self._score(requests[i], ids[i], cache, prefix, tries[i])
-            decoded = [i for i in range(len(requests)) if i not in set(scored)]
+            decoded = [i for i, scored in enumerate(by_score) if not scored]
             yield from self._decode(requests, ids, tries, cache, prefix, decoded)
 
     def _trie(self, constraint: Any) -> Any:
