@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from harness.records import read_records
+from tasks.icd10_coding import CODE_SCHEMA_PATTERN
 
 # Needs llama-cpp-python (the llamacpp extra): run by `tox -e llamacpp` (tests/conftest.py).
 pytestmark = pytest.mark.llamacpp
@@ -89,6 +91,10 @@ def test_builtin_tasks_through_llamacpp_server(llama_server: str, tmp_path: Path
         rows = [json.loads(x) for x in (tmp_path / "results" / "cells" / r.predictions_file)
                 .read_text().splitlines()]
         assert all(row["input_tokens"] > 0 and row["raw"] is not None for row in rows)
+        assert r.decoding["mode"] == ("none" if r.task.name == "hr_policy_qa" else "labels")
+        if r.task.name == "icd10_coding":  # the code pattern reached llama.cpp as a grammar
+            codes = [row["raw"] for row in rows]
+            assert all(re.fullmatch(CODE_SCHEMA_PATTERN, c) for c in codes), codes
     # Same command again: every answer from the request cache, no request to the server.
     again = subprocess.run(cmd + ["--force"], env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -224,8 +224,10 @@ def build_task(splits: dict[str, list[Sample]], labels: Sequence[str], descripti
 
 
 # A dotted ICD-10-CM code as the JSON schema of an openai/ constrained answer (a code set of
-# 74,719 is too large for an enum); the parser and the scorer judge whether it exists.
-CODE_SCHEMA_PATTERN = r"^[A-Z][0-9A][0-9AB](\.[0-9A-Z]{1,4})?$"
+# 74,719 is too large for an enum); the parser and the scorer judge whether it exists. The dot is
+# the class `[.]`, not `\.`: llama.cpp's schema-to-grammar copies `\.` into GBNF, which has no such
+# escape, and its server then fails the grammar and crashes (llama-cpp-python 0.3.36).
+CODE_SCHEMA_PATTERN = r"^[A-Z][0-9A][0-9AB]([.][0-9A-Z]{1,4})?$"
 
 
 def _billable_codes() -> list[str]:
