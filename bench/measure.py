@@ -1,4 +1,4 @@
-"""The six measurements. Each returns table rows (bench.report.Row) with its samples and details.
+"""The seven measurements. Each returns table rows (bench.report.Row) with its samples and details.
 
 Sizes live in `Sizes`; `QUICK` is a smoke run (minutes), `FULL` the published one.
 """
@@ -47,6 +47,8 @@ class Sizes:
     demo_warm_reps: int = 3
     demo_fresh_models: bool = True  # row 6 cold converts the bundled model in its fresh cache
     demo_cold_cap_s: float | None = 1200  # row 6: stop the cold run here (then 6a is a lower bound)
+    load_limit: int = 64  # row 7: `rvf run --limit` of the priced cell
+    load_reps: int = 4  # row 7: idle/loaded pairs
 
     def describe(self) -> list[str]:
         return [
@@ -64,13 +66,16 @@ class Sizes:
             + ", 1 cold run" + (f" (stopped at {self.demo_cold_cap_s:.0f} s if still running)"
                                 if self.demo_cold_cap_s else "")
             + f", {self.demo_warm_reps} warm runs",
+            f"7, 7b: `rvf run --limit {self.load_limit} --no-cache --force` with torch on every "
+            f"core (7) and on one thread (7b), {self.load_reps} idle/loaded pairs each",
         ]
 
 
 FULL = Sizes()
 QUICK = Sizes(gen_prompts=2, gen_batch=2, gen_reps=2, lmeval_prompts=2, lmeval_reps=1, cache_limit=2,
               cache_reps=2, index_docs=128, index_reps=2, lora_steps=2, lora_rounds=2,
-              demo_limit=2, demo_warm_reps=1, demo_fresh_models=False, demo_cold_cap_s=None)
+              demo_limit=2, demo_warm_reps=1, demo_fresh_models=False, demo_cold_cap_s=None,
+              load_limit=4, load_reps=1)
 
 
 @dataclass
@@ -577,8 +582,76 @@ def copy_request_cache(target: Path) -> Path:
     return target
 
 
+# -- 7. cost under load -------------------------------------------------------------------------------
+
+HOG = "import os\nos.sched_setaffinity(0, {0})\nwhile True:\n    pass\n"  # one core, busy
+
+
+def cost_under_load(ctx: Context, key: str = "7", backend_args: tuple[str, ...] = ()) -> list[Row]:
+    """One cell's $/1k beside a job that keeps one core busy, against the same cell on an idle
+    machine: local compute is priced by CPU time, so it must not move with the load."""
+    import subprocess
+    import sys
+
+    from harness.records import read_records
+
+    load, limit = LoadWindow(), ctx.sizes.load_limit
+
+    def once(name: str, hog: bool) -> Any:
+        results = ctx.fresh(name)
+        busy = subprocess.Popen([sys.executable, "-c", HOG]) if hog else None
+        try:
+            run_measured(rvf_command(["run", "--limit", str(limit), "--no-cache", "--force",
+                                      "--results", str(results), *backend_args]),
+                         ctx.env(ctx.work / "cache-7"))
+        finally:
+            if busy is not None:
+                busy.kill()
+                busy.wait()
+        (record,), _ = read_records(results)
+        return record
+
+    pairs = []
+    for rep in range(ctx.sizes.load_reps):  # loaded first, then idle first: no order bias
+        first, second = (True, False) if rep % 2 == 0 else (False, True)
+        runs = {hog: once(f"load-7-{'hog' if hog else 'idle'}-{rep}", hog)
+                for hog in (first, second)}
+        pairs.append((runs[True], runs[False]))
+    load.close()
+    command = " ".join(["rvf run --limit", str(limit), "--no-cache --force", *backend_args])
+    details = [stamp(), f"`{command}` (ticket_categorization x "
+               "prompt, the bundled SmolLM2), loaded (beside `python -c 'while True: pass'` "
+               "pinned to core 0) and idle, back to back, alternating which runs first; the sample is "
+               "|$/1k loaded / $/1k idle - 1|"]
+    for rep, (hog, idle) in enumerate(pairs):
+        h, i = hog.usage, idle.usage
+        details.append(f"pair {rep + 1}: $/1k {hog.cost_per_1k_queries_usd:.5f} loaded vs "
+                       f"{idle.cost_per_1k_queries_usd:.5f} idle; wall {h.wall_seconds:.1f} s vs "
+                       f"{i.wall_seconds:.1f} s; CPU {h.cpu_seconds:.1f} s vs {i.cpu_seconds:.1f} s;"
+                       f" load {h.load_avg_start} -> {h.load_avg_end} vs {i.load_avg_start} -> "
+                       f"{i.load_avg_end}")
+    deviation = [abs(h.cost_per_1k_queries_usd / i.cost_per_1k_queries_usd - 1) for h, i in pairs]
+    threads = f", {backend_args[-1]}" if backend_args else ""
+    return [Row(key, f"cost under load{threads}: |$/1k beside a one-core CPU job / $/1k idle - 1|",
+                deviation, "<= 0.15", load=load, details=details)]
+
+
+def cost_under_load_every_core(ctx: Context) -> list[Row]:
+    """Row 7: torch on every core of the machine."""
+    from harness.compute import machine_cores
+
+    return cost_under_load(ctx, "7", ("--backend-arg", f"n_threads={machine_cores()}"))
+
+
+def cost_under_load_one_thread(ctx: Context) -> list[Row]:
+    """Row 7b: torch on one thread, the local/ models' default."""
+    return cost_under_load(ctx, "7b", ("--backend-arg", "n_threads=1"))
+
+
 MEASUREMENTS: dict[str, Callable[[Context], list[Row]]] = {
     "generation": generation, "lmeval": against_lm_eval, "cache": warm_cache,
-    "index": indexing, "lora": lora_step, "demo": demo,
+    "index": indexing, "lora": lora_step, "demo": demo, "load": cost_under_load_every_core,
+    "load1": cost_under_load_one_thread,
 }
-ALIASES = {"1": "generation", "2": "lmeval", "3": "cache", "4": "index", "5": "lora", "6": "demo"}
+ALIASES = {"1": "generation", "2": "lmeval", "3": "cache", "4": "index", "5": "lora", "6": "demo",
+           "7": "load", "7b": "load1"}

@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes, one or two repetitions")
     p.add_argument("--only", action="append", default=[], metavar="ROW",
-                   help=f"run only this row (repeatable): {', '.join(MEASUREMENTS)} or 1-6")
+                   help=f"run only this row (repeatable): {', '.join(MEASUREMENTS)} or 1-7b")
     p.add_argument("--out", type=Path, default=None,
                    help=f"markdown report (default {DEFAULT_OUT.relative_to(ROOT)}; with --quick "
                         "a file in the temp dir)")
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         for name in item.split(","):
             name = ALIASES.get(name.strip(), name.strip())
             if name not in MEASUREMENTS:
-                p.error(f"unknown row {name!r}; choose from {', '.join(MEASUREMENTS)} or 1-6")
+                p.error(f"unknown row {name!r}; choose from {', '.join(MEASUREMENTS)} or 1-7b")
             names.append(name)
     args.names = [n for n in MEASUREMENTS if n in names] if names else list(MEASUREMENTS)
     if args.out is None:

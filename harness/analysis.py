@@ -30,6 +30,59 @@ from harness.types import TrainingInfo
 ALPHA = 0.05
 
 
+@dataclass(frozen=True)
+class CostAssumptions:
+    """What no record can know, given by the user: what labelling an example costs, and how often
+    a trained model is retrained (None: trained once)."""
+
+    label_usd_per_example: float = 0.0
+    retrain_every_months: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.label_usd_per_example < 0:
+            raise UsageError(f"label_usd_per_example must be >= 0, got {self.label_usd_per_example}")
+        if self.retrain_every_months is not None and self.retrain_every_months < 1:
+            raise UsageError(f"retrain_every_months must be >= 1, got {self.retrain_every_months}")
+
+
+@dataclass(frozen=True)
+class StartCosts:
+    """What a row costs before its first query, each part on its own (None = unknown)."""
+
+    training: float | None
+    index: float | None
+    labelling: float | None
+    labelled_examples: int | None
+
+    @property
+    def total(self) -> float:
+        """The known parts (an unknown part counts 0: `unknown` says which are missing)."""
+        return sum(x for x in (self.training, self.index, self.labelling) if x is not None)
+
+    @property
+    def recurring(self) -> float:
+        """What each retraining pays again: the training compute and fresh labelled data (the
+        index is built once)."""
+        return (self.training or 0.0) + (self.labelling or 0.0)
+
+    @property
+    def unknown(self) -> list[str]:
+        parts = {"training": self.training, "index": self.index, "labelling": self.labelling}
+        return [name for name, usd in parts.items() if usd is None]
+
+
+def start_costs(record: CellRecord, assumptions: CostAssumptions) -> StartCosts:
+    """Training compute, index build compute and labelling of the examples the row used; a part
+    the strategy does not have is 0, a part it has without a figure is None."""
+    t = record.training
+    training = 0.0 if t is None else t.training_cost_usd
+    index = 0.0 if record.index is None else record.index.cost_usd
+    n = record.labelled_examples
+    price = assumptions.label_usd_per_example
+    labelling = 0.0 if price == 0 else (None if n is None else n * price)
+    return StartCosts(training, index, labelling, n)
+
+
 @dataclass
 class Row:
     """One cell record with what the leaderboard derives from it."""
@@ -38,6 +91,7 @@ class Row:
     scores: dict[str, float] = field(default_factory=dict)  # sample id -> per-sample score
     rank: int = 0
     versus_top: PairedTest | None = None
+    assumptions: CostAssumptions = field(default_factory=CostAssumptions)
 
     @property
     def quality(self) -> float | None:
@@ -54,9 +108,13 @@ class Row:
         return self.record.training
 
     @property
+    def start_costs(self) -> StartCosts:
+        return start_costs(self.record, self.assumptions)
+
+    @property
     def start_cost(self) -> float:
-        """What it costs before the first query: training (0 for strategies that do not train)."""
-        return float(self.training.training_cost_usd or 0.0) if self.training else 0.0
+        """What it costs before the first query: training, index build and labelling."""
+        return self.start_costs.total
 
     @property
     def per_query(self) -> float | None:
@@ -116,20 +174,32 @@ def equal_or_better(alt: Row, row: Row) -> bool:
 
 
 def break_even(row: Row, rows: list[Row]) -> str:
-    """Queries after which `row` costs less in total than every cheaper-to-start, as-good row."""
+    """Queries after which `row` costs less in total than every cheaper-to-start, as-good row.
+
+    Every start-up cost counts (`StartCosts`). With a retraining cadence of M months, a trained
+    row pays its recurring costs (`StartCosts.recurring`) again every M months, so the answer is
+    a steady-state monthly volume: the queries one cycle needs to pay the recurring difference
+    back, divided by M.
+    """
     rivals = [a for a in rows if a is not row and a.start_cost < row.start_cost
               and equal_or_better(a, row)]
     if not rivals:
         return "—"
+    months = row.assumptions.retrain_every_months if row.training is not None else None
     worst: tuple[float, Row] | None = None
     for alt in rivals:
         if row.per_query is None or alt.per_query is None:
             return "unknown (no price)"
         if row.per_query >= alt.per_query:
             return f"never (vs {alt.label})"
-        volume = (row.start_cost - alt.start_cost) / (alt.per_query - row.per_query)
+        gap = (row.start_costs.recurring - alt.start_costs.recurring) / months if months \
+            else row.start_cost - alt.start_cost
+        volume = max(gap, 0.0) / (alt.per_query - row.per_query)
         if worst is None or volume > worst[0]:
             worst = (volume, alt)
+    if months:
+        return (f"{math.ceil(worst[0]):,} q/month, retrained every {months} month(s) "
+                f"(vs {worst[1].label})")
     return f"{math.ceil(worst[0]):,} q (vs {worst[1].label})"
 
 
@@ -176,15 +246,15 @@ class TableKey:
         return f"{self.dataset_sha256[:8]}-{self.sample_ids_sha256[:6] or 'unknown'}"
 
 
-def group_rows(records: list[CellRecord], results: Path | None = None
-               ) -> dict[TableKey, list[Row]]:
+def group_rows(records: list[CellRecord], results: Path | None = None,
+               assumptions: CostAssumptions | None = None) -> dict[TableKey, list[Row]]:
     """Ranked rows per table (see TableKey); per-sample scores read from `results`."""
     groups: dict[TableKey, list[Row]] = defaultdict(list)
     for r in records:
         scores = load_scores(results, r) if results is not None else {}
         ids = r.task.sample_ids_sha256 or (sample_ids_sha256(scores) if scores else "")
         key = TableKey(r.task.name, r.task.version, r.task.dataset_sha256, ids, r.task.n)
-        groups[key].append(Row(r, scores))
+        groups[key].append(Row(r, scores, assumptions=assumptions or CostAssumptions()))
     for rows in groups.values():
         rank_rows(rows)
     return dict(sorted(groups.items(), key=lambda kv: (kv[0].task, -kv[0].n, kv[0])))
@@ -224,37 +294,38 @@ class Projection:
     quality: float | None
     primary_metric: str
     per_1k_usd: float | None  # measured $/1k queries; None = no price
-    training_usd: float  # one-off training cost (0 when the strategy does not train)
+    start: StartCosts  # one-off training, index and labelling costs
     queries_usd: float | None  # volume x per-query cost
-    monthly_usd: float | None  # queries + training / amortize_months
-    first_month_usd: float | None  # queries + the whole training cost
+    monthly_usd: float | None  # queries + start-up costs spread over the months
+    first_month_usd: float | None  # queries + every start-up cost
     reason: str  # why a cost is unknown ("" when known)
 
 
 def project(row: Row, volume: int, amortize_months: int) -> Projection:
-    """Monthly cost of `row` at `volume` queries a month, training amortised over the months."""
+    """Monthly cost of `row` at `volume` queries a month. One-off costs are spread over
+    `amortize_months`; with a retraining cadence of M months, training and labelling recur and
+    are spread over M instead."""
     if volume < 0:
         raise UsageError(f"volume must be >= 0, got {volume}")
     if amortize_months < 1:
         raise UsageError(f"amortize_months must be >= 1, got {amortize_months}")
-    r = row.record
-    training = row.start_cost
-    unknown_training = row.training is not None and row.training.training_cost_usd is None
+    r, start = row.record, row.start_costs
     queries = None if row.per_query is None else volume * row.per_query
     monthly = first = None
     reason = ""
     if queries is None:
         reason = r.cost_basis or "no price for this model"
-    elif unknown_training:
-        reason = "training cost unknown"
+    elif start.unknown:
+        reason = f"{' and '.join(start.unknown)} cost unknown"
     else:
-        monthly = queries + training / amortize_months
-        first = queries + training
+        cycle = row.assumptions.retrain_every_months if row.training is not None else None
+        monthly = (queries + start.recurring / (cycle or amortize_months)
+                   + start.index / amortize_months)
+        first = queries + start.total
     return Projection(task=r.task.name, rank=row.rank, strategy=r.strategy.name,
                       model=model_label(r), quality=row.quality, primary_metric=r.primary_metric,
-                      per_1k_usd=r.cost_per_1k_queries_usd, training_usd=training,
-                      queries_usd=queries, monthly_usd=monthly, first_month_usd=first,
-                      reason=reason)
+                      per_1k_usd=r.cost_per_1k_queries_usd, start=start, queries_usd=queries,
+                      monthly_usd=monthly, first_month_usd=first, reason=reason)
 
 
 def cheapest_sentence(projections: list[Projection], volume: int) -> str:

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS generations (
 # Columns added after the first release; an older cache file gets them on open (defaults 0/{}).
 _ADDED_COLUMNS = {"cached_input_tokens": "INTEGER NOT NULL DEFAULT 0",
                   "compute_s": "REAL",  # NULL: cached before rvf measured it (cost unknown)
+                  "cpu_s": "REAL",  # NULL: cached before rvf measured CPU time (wall-priced)
                   "meta": "TEXT NOT NULL DEFAULT '{}'"}
 
 
@@ -73,10 +74,10 @@ class RequestCache:
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 "SELECT key, text, input_tokens, output_tokens, latency_s, cached_input_tokens, "
-                f"compute_s, meta FROM generations WHERE key IN ({marks})", chunk)
-            for key, text, tin, tout, lat, tcached, compute, meta in rows:
+                f"compute_s, cpu_s, meta FROM generations WHERE key IN ({marks})", chunk)
+            for key, text, tin, tout, lat, tcached, compute, cpu, meta in rows:
                 found[key] = Generation(text, tin, tout, lat, cached=True, cached_input_tokens=tcached,
-                                        compute_s=compute, meta=json.loads(meta))
+                                        compute_s=compute, cpu_s=cpu, meta=json.loads(meta))
         return found
 
     def put(self, key: str, model: str, gen: Generation) -> None:
@@ -84,10 +85,10 @@ class RequestCache:
             return
         self._db.execute(
             "INSERT OR REPLACE INTO generations (key, model, text, input_tokens, output_tokens, "
-            "latency_s, created, cached_input_tokens, compute_s, meta) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "latency_s, created, cached_input_tokens, compute_s, cpu_s, meta) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key, model, gen.text, gen.input_tokens, gen.output_tokens, gen.latency_s, time.time(),
-             gen.cached_input_tokens, gen.compute_s, canonical_json(gen.meta)))
+             gen.cached_input_tokens, gen.compute_s, gen.cpu_s, canonical_json(gen.meta)))
 
     def close(self) -> None:
         self._db.close()

@@ -86,6 +86,11 @@ class Cell:
     def backend(self) -> Backend:
         return make_backend(self.registry, self.spec.model, self.spec.backend_args)
 
+    def release(self) -> None:
+        """Drop this cell's backend and the model it loaded, so that the next cell's peak-memory
+        window (harness/compute.py) starts without it; a later use builds it again."""
+        self.__dict__.pop("backend", None)
+
     @cached_property
     def samples(self) -> list[Sample]:
         split = self.task.splits.get(self.spec.split)

@@ -76,7 +76,9 @@ def cli() -> None:
               default=None, help="JSON price file that overrides and extends the shipped table.")
 @click.option("--hardware-usd-per-hour", type=click.FloatRange(min=0),
               default=DEFAULT_HARDWARE_USD_PER_HOUR, show_default=True,
-              help="Prices local models' compute time (hf/, local/).")
+              envvar="RVF_HARDWARE_USD_PER_HOUR", show_envvar=True,
+              help="What this machine costs an hour, shared by its cores: prices local "
+                   "inference, training and index builds by their CPU seconds.")
 @click.option("--judge", default=None, metavar="openai/MODEL",
               help="LLM judge for ragas' judge metrics (faithfulness, answer correctness); uses "
                    "the same endpoint settings as openai/ models.")
@@ -219,16 +221,31 @@ def _print_summary(summary) -> None:
     console.print(table)
 
 
+def cost_assumptions(func):
+    """--label-usd-per-example and --retrain-every-months: start-up costs no record can know."""
+    func = click.option("--retrain-every-months", type=click.IntRange(min=1), default=None,
+                        help="Retrain trained rows every M months: their training and labelling "
+                             "recur, and break-even becomes queries per month.")(func)
+    return click.option("--label-usd-per-example", type=click.FloatRange(min=0), default=0.0,
+                        show_default=True,
+                        help="What labelling one example costs: prices the labelled examples "
+                             "each strategy used (few-shot, indexed, training).")(func)
+
+
 @cli.command()
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results"), show_default=True, help="Results directory.")
-def leaderboard(results: Path) -> None:
+@cost_assumptions
+def leaderboard(results: Path, label_usd_per_example: float,
+                retrain_every_months: int | None) -> None:
     """Render <results>/LEADERBOARD.md from the cell records."""
+    from harness.analysis import CostAssumptions
     from harness.publish import write_leaderboard
 
     if not results.is_dir():
         raise UsageError(f"results directory {results} does not exist")
-    path, rows, skipped = write_leaderboard(results)
+    path, rows, skipped = write_leaderboard(
+        results, assumptions=CostAssumptions(label_usd_per_example, retrain_every_months))
     console.print(f"leaderboard: {path} ({rows} rows)")
     for msg in skipped:
         console.print(f"[yellow]left out:[/] {msg}")
@@ -240,12 +257,20 @@ def leaderboard(results: Path) -> None:
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results"), show_default=True, help="Results directory.")
 @click.option("--amortize-months", type=click.IntRange(min=1), default=None,
-              help="Months to spread one-off training cost over (default 12; 1 = all in the "
+              help="Months to spread one-off start-up costs over (default 12; 1 = all in the "
                    "first month).")
-def cost(volume: int, results: Path, amortize_months: int | None) -> None:
-    """Monthly cost of every measured row at --volume queries a month, training amortised."""
-    from harness.analysis import DEFAULT_AMORTIZE_MONTHS, cheapest_sentence, group_rows, project
-    from harness.formats import fmt, usd
+@cost_assumptions
+def cost(volume: int, results: Path, amortize_months: int | None, label_usd_per_example: float,
+         retrain_every_months: int | None) -> None:
+    """Monthly cost of every measured row at --volume queries a month, with every start-up cost
+    (training, index build, labelling) in its own column and spread over the months."""
+    from harness.analysis import (
+        DEFAULT_AMORTIZE_MONTHS,
+        CostAssumptions,
+        cheapest_sentence,
+        group_rows,
+        project,
+    )
     from harness.records import read_records
 
     if not results.is_dir():
@@ -256,22 +281,35 @@ def cost(volume: int, results: Path, amortize_months: int | None) -> None:
         console.print(f"[yellow]left out:[/] {escape(msg)}")
     if not records:
         raise UsageError(f"no cell records under {results}: run `rvf run --results {results}`")
-    out = Console(width=200)
-    for key, rows in group_rows(records, results).items():
-        name, version = key.task, key.version
-        projections = [project(row, volume, months) for row in rows]
-        table = Table(title=f"{name} (v{version}): {volume:,} queries/month, training amortised "
-                            f"over {months} month(s)", title_justify="left")
-        for col in ("#", "strategy", "model", rows[0].record.primary_metric, "$/1k queries",
-                    "queries $/month", "training $", "$/month", "first month $", "note"):
-            table.add_column(col)
-        for p in projections:
-            table.add_row(str(p.rank), p.strategy, p.model,
-                          fmt(p.quality), usd(p.per_1k_usd),
-                          usd(p.queries_usd), usd(p.training_usd), usd(p.monthly_usd),
-                          usd(p.first_month_usd), escape(p.reason))
-        out.print(table)
-        out.print(escape(cheapest_sentence(projections, volume)) + "\n")
+    assumptions = CostAssumptions(label_usd_per_example, retrain_every_months)
+    out = Console(width=220)
+    for key, rows in group_rows(records, results, assumptions).items():
+        out.print(cost_table(key, rows, volume, months, assumptions))
+        out.print(escape(cheapest_sentence([project(r, volume, months) for r in rows], volume))
+                  + "\n")
+
+
+def cost_table(key, rows, volume: int, months: int, assumptions) -> Table:
+    from harness.analysis import break_even, project
+    from harness.formats import fmt, usd
+
+    retrain = assumptions.retrain_every_months
+    table = Table(title=f"{key.task} (v{key.version}): {volume:,} queries/month; one-off costs "
+                        f"spread over {months} month(s)"
+                        + (f"; trained rows retrained every {retrain} month(s)" if retrain else ""),
+                  title_justify="left")
+    for col in ("#", "strategy", "model", rows[0].record.primary_metric, "$/1k queries",
+                "queries $/month", "training $", "index $",
+                f"labelling $ (${assumptions.label_usd_per_example:g}/example)", "$/month",
+                "first month $", "break-even", "note"):
+        table.add_column(col)
+    for row in rows:
+        p = project(row, volume, months)
+        table.add_row(str(p.rank), p.strategy, p.model, fmt(p.quality), usd(p.per_1k_usd),
+                      usd(p.queries_usd), usd(p.start.training), usd(p.start.index),
+                      usd(p.start.labelling), usd(p.monthly_usd), usd(p.first_month_usd),
+                      escape(break_even(row, rows)), escape(p.reason))
+    return table
 
 
 @cli.command()
@@ -280,13 +318,18 @@ def cost(volume: int, results: Path, amortize_months: int | None) -> None:
 @click.option("--fail-on", "gates", multiple=True, metavar="METRIC:TOLERANCE",
               help="Exit 1 when METRIC got worse than the baseline by more than TOLERANCE, "
                    "absolute (macro_f1:0.02) or relative (macro_f1:2%, "
-                   "cost_per_1k_queries_usd:+10%). Repeatable.")
-def compare(baseline: Path, new: Path, gates: tuple[str, ...]) -> None:
+                   "cost_per_1k_queries_usd:+10%). Repeatable. Fails closed: a figure no "
+                   "record has, a cell without a baseline record or a figure without a value "
+                   "exits 1 too.")
+@click.option("--allow-missing", is_flag=True,
+              help="With --fail-on: a cell without a baseline record, or a figure without a "
+                   "value, is a note instead of a failure.")
+def compare(baseline: Path, new: Path, gates: tuple[str, ...], allow_missing: bool) -> None:
     """Per-cell deltas of every metric, cost and latency between two results directories."""
     from harness.compare import Gate, compare_dirs
 
     parsed = [Gate.parse(g) for g in gates]
-    deltas, breaches, notes = compare_dirs(baseline, new, parsed)
+    deltas, breaches, notes = compare_dirs(baseline, new, parsed, allow_missing)
     out = Console(width=200)
     table = Table(title=f"{baseline} -> {new}", title_justify="left")
     for col in ("cell", "figure", "baseline", "new", "change", "change %"):
@@ -298,7 +341,7 @@ def compare(baseline: Path, new: Path, gates: tuple[str, ...]) -> None:
     for note in notes:
         console.print(f"[yellow]note:[/] {note}")
     for message in breaches:
-        console.print(f"[red]regression:[/] {escape(message)}")
+        console.print(f"[red]gate failed:[/] {escape(message)}")
     if breaches:
         sys.exit(1)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 from harness.errors import UsageError
-from harness.records import CellRecord, read_records
+from harness.records import CellRecord, UsageInfo, read_records
 
 COST_FIGURES = ("cost_per_1k_queries_usd", "latency_p50_s", "latency_p95_s",
                 "input_tokens_per_query", "output_tokens_per_query")
@@ -24,20 +25,45 @@ def record_label(record: CellRecord) -> str:
     return f"{record.task.name}/{record.strategy.name}/{record.model.spec}/seed {record.seed}"
 
 
+def _numbers(record: CellRecord) -> dict[str, float | None]:
+    """The record's cost and usage numbers a gate may name (lower is better for all of them)."""
+    usage = record.usage.model_dump()
+    numbers = {name: usage[name] for name in USAGE_FIGURES}
+    numbers.update(cost_usd=record.cost_usd, cost_per_1k_queries_usd=record.cost_per_1k_queries_usd)
+    return numbers
+
+
+def _is_number(annotation: object) -> bool:
+    """int, float, or either of them or None."""
+    return annotation in (int, float) or bool(get_args(annotation)) and \
+        set(get_args(annotation)) <= {int, float, type(None)}
+
+
+USAGE_FIGURES = tuple(name for name, f in UsageInfo.model_fields.items()
+                      if _is_number(f.annotation))
+
+
+def known_figures(records: list[CellRecord]) -> list[str]:
+    """Every figure name a gate may use with these records: their metrics and the numbers."""
+    metrics = {name for r in records for name in r.metrics}
+    return sorted(metrics) + ["cost_usd", "cost_per_1k_queries_usd", *USAGE_FIGURES]
+
+
+def has_figure(record: CellRecord, name: str) -> bool:
+    return name in record.metrics or name in _numbers(record)
+
+
 def figure(record: CellRecord, name: str) -> tuple[float, bool] | None:
     """(value, higher_is_better) of a quality metric or a cost/usage figure; None when absent.
 
-    Quality metrics carry their own direction. Other numbers (record attributes such as
-    `cost_per_1k_queries_usd`, usage fields such as `latency_p50_s`) are costs: lower is better.
+    Quality metrics carry their own direction. The other numbers (`cost_per_1k_queries_usd`,
+    usage fields such as `latency_p50_s`) are costs: lower is better.
     """
     if name in record.metrics:
         metric = record.metrics[name]
         return None if metric.value is None else (metric.value, metric.higher_is_better)
-    for owner in (record, record.usage):
-        value = getattr(owner, name, None)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value), False
-    return None
+    value = _numbers(record).get(name)
+    return None if value is None else (float(value), False)
 
 
 @dataclass(frozen=True)
@@ -65,11 +91,14 @@ class Gate:
         return cls(metric, value / 100 if relative else value, relative, text)
 
     def check(self, record: CellRecord, baseline: CellRecord) -> tuple[str, str]:
-        """("ok", ""), ("skipped", why) when either record lacks the figure, or ("breach", what)."""
+        """("ok", ""), ("breach", what), ("missing", why) when either record lacks a value, or
+        ("n/a", why) when the figure is not one of this task's (another task's metric)."""
         new, old = figure(record, self.metric), figure(baseline, self.metric)
+        if not (has_figure(record, self.metric) or has_figure(baseline, self.metric)):
+            return "n/a", f"{self.metric} is not a figure of this cell's task"
         if new is None or old is None:
             which = "new record" if new is None else "baseline record"
-            return "skipped", f"{self.metric} is not in the {which} (not a metric or cost figure)"
+            return "missing", f"{self.metric} has no value in the {which}"
         (new_value, higher_is_better), (old_value, _) = new, old
         worse_by = old_value - new_value if higher_is_better else new_value - old_value
         allowed = abs(old_value) * self.tolerance if self.relative else self.tolerance
@@ -133,28 +162,54 @@ class Delta:
         return None if self.old == 0 else self.change / abs(self.old)
 
 
-def compare_dirs(baseline_dir: Path, new_dir: Path, gates: list[Gate]
-                 ) -> tuple[list[Delta], list[str], list[str]]:
-    """Deltas of every shared figure, gate breaches, and notes (unmatched cells, skipped gates)."""
+def unknown_gates(gates: list[Gate], records: list[CellRecord]) -> list[str]:
+    """A breach for every gate whose figure no record has (a misspelt name must not pass)."""
+    known = known_figures(records)
+    return [f"gate {g.text}: no figure named {g.metric!r} in these records; known figures: "
+            f"{', '.join(known)}" for g in gates if g.metric not in known]
+
+
+def gate_record(record: CellRecord, baseline: CellRecord | None, gates: list[Gate],
+                where: Path, allow_missing: bool) -> tuple[list[str], list[str]]:
+    """(breaches, notes) of one new record. Gates fail closed: a missing baseline cell or a
+    figure without a value is a breach, unless `allow_missing` makes it a note."""
+    breaches, notes = [], []
+    missing = breaches if gates and not allow_missing else notes
+    if baseline is None:
+        missing.append(f"{record_label(record)}: no matching cell in {where}"
+                       + ("" if allow_missing or not gates else " (--allow-missing to skip it)"))
+        return breaches, notes
+    for gate in gates:
+        status, message = gate.check(record, baseline)
+        if status == "breach":
+            breaches.append(message)
+        elif status == "missing":
+            missing.append(f"{record_label(record)}: gate {gate.text}: {message}")
+        elif status == "n/a":
+            notes.append(f"{record_label(record)}: gate {gate.text} not applied: {message}")
+    return breaches, notes
+
+
+def compare_dirs(baseline_dir: Path, new_dir: Path, gates: list[Gate],
+                 allow_missing: bool = False) -> tuple[list[Delta], list[str], list[str]]:
+    """Deltas of every shared figure, gate breaches, and notes (what was not compared)."""
     baseline = Baseline(baseline_dir, "rvf compare")
     if not (new_dir / "cells").is_dir():
         raise UsageError(f"rvf compare {new_dir}: no cells/ folder of cell records there")
     new_records, _ = read_records(new_dir)
-    deltas, breaches, notes = [], [], []
+    deltas: list[Delta] = []
+    breaches, notes = unknown_gates(gates, new_records + baseline.records), []
+    known = known_figures(new_records + baseline.records)
+    gates = [g for g in gates if g.metric in known]  # an unknown one is a breach already
     for record in sorted(new_records, key=record_label):
         old = baseline.find(record)
-        if old is None:
-            notes.append(f"{record_label(record)}: no matching cell in {baseline_dir}")
-            continue
-        names = sorted(set(record.metrics) | set(old.metrics)) + list(COST_FIGURES)
-        for name in names:
-            a, b = figure(old, name), figure(record, name)
-            if a is not None and b is not None:
-                deltas.append(Delta(record_label(record), name, a[0], b[0]))
-        for gate in gates:
-            status, message = gate.check(record, old)
-            if status == "breach":
-                breaches.append(message)
-            elif status == "skipped":
-                notes.append(f"{record_label(record)}: gate {gate.text} skipped: {message}")
+        if old is not None:
+            names = sorted(set(record.metrics) | set(old.metrics)) + list(COST_FIGURES)
+            for name in names:
+                a, b = figure(old, name), figure(record, name)
+                if a is not None and b is not None:
+                    deltas.append(Delta(record_label(record), name, a[0], b[0]))
+        more_breaches, more_notes = gate_record(record, old, gates, baseline_dir, allow_missing)
+        breaches += more_breaches
+        notes += more_notes
     return deltas, breaches, notes

@@ -8,10 +8,10 @@ cost), then one table per task:
 - "vs #1" is a paired test against the top row on the samples both scored (McNemar's exact test
   for 0/1 per-sample scores, a paired bootstrap otherwise; `harness/scoring/paired.py`), with `*`
   when p < 0.05;
-- cost: $/1k queries from the record; training $ and time from the lora training record;
-- peak mem: the process's peak resident memory (training included); model file: the size of the
-  local model's files (a GGUF file, an HF folder), from the backend's facts in the record;
-- break-even volume: see harness/analysis.py, where every figure of the page is derived.
+- cost: $/1k queries from the record; serving mem: the cell's own peak resident memory while it
+  answered; model file: the size of the local model's files (a GGUF file, an HF folder);
+- under it, the start-up costs, each in its own column (training, index build, labelling), and
+  the break-even volume: see harness/analysis.py, where every figure of the page is derived.
 
 Rows are ranked together only when they were scored on the same samples of the same data: each
 (task, version, dataset hash, scored sample ids) is its own table (`TableKey`), labelled with n and
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from harness.analysis import (
     ALPHA,
+    CostAssumptions,
     Row,
     break_even,
     group_rows,
@@ -51,14 +52,19 @@ def _significance(row: Row) -> str:
     return f"{shown}{' *' if t.p_value < ALPHA else ''}"
 
 
-def _peak_memory(record: CellRecord) -> str:
+def gib(n_bytes: float | None) -> str:
+    return "n/a" if not n_bytes else f"{n_bytes / 2**30:.1f} GiB"
+
+
+def _serving_memory(record: CellRecord) -> str:
+    """The cell's own peak while answering; an older record's is the process's lifetime peak
+    (training and earlier cells included), marked so."""
     if record.model.identity.get("backend") == "openai":
         return "— (API)"
-    if record.usage.model_calls == 0 and record.training is None:
+    if record.usage.model_calls == 0:
         return "— (cached)"  # every answer came from the cache: the model was never loaded
-    peaks = [record.usage.peak_rss_mb or 0.0,
-             ((record.training.peak_rss_bytes if record.training else None) or 0) / 2**20]
-    return f"{max(peaks) / 1024:.1f} GiB" if max(peaks) else "n/a"
+    shown = gib((record.usage.peak_rss_mb or 0) * 2**20)
+    return shown if record.usage.peak_rss_scope == "cell" else f"{shown} (process)"
 
 
 def _model_file(record: CellRecord) -> str:
@@ -83,23 +89,47 @@ def _invalid(record: CellRecord) -> str:
     return "—"
 
 
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def _header(names: list[str]) -> list[str]:
+    return [_row(names), "|" + "|".join("---" for _ in names) + "|"]
+
+
 def task_table(rows: list[Row]) -> list[str]:
     primary = rows[0].record.primary_metric
-    header = ["#", "strategy", "model", f"{primary} [95% CI]", "vs #1", "n", "invalid", "errors",
-              "in tok/q", "out tok/q", "$/1k queries", "p50 s", "p95 s", "training $",
-              "training time", "peak mem", "model file", "break-even volume"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = _header(["#", "strategy", "model", f"{primary} [95% CI]", "vs #1", "n", "invalid",
+                     "errors", "in tok/q", "out tok/q", "$/1k queries", "p50 s", "p95 s",
+                     "serving mem", "model file"])
     for row in rows:
-        r, t = row.record, row.training
-        cells = [str(row.rank), r.strategy.name, model_label(r), metric_cell(r, primary),
-                 _significance(row), str(r.task.n), _invalid(r), _error_rate(r),
-                 f"{r.usage.input_tokens_per_query:.0f}", f"{r.usage.output_tokens_per_query:.1f}",
-                 usd(r.cost_per_1k_queries_usd), fmt(r.usage.latency_p50_s, 2),
-                 fmt(r.usage.latency_p95_s, 2),
-                 usd(t.training_cost_usd) if t else "—",
-                 duration(t.wall_seconds if t else None), _peak_memory(r), _model_file(r),
-                 break_even(row, rows)]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        r = row.record
+        truncated = r.usage.truncated_prompts
+        lines.append(_row([
+            str(row.rank), r.strategy.name, model_label(r), metric_cell(r, primary),
+            _significance(row), str(r.task.n) + (f" ({truncated} truncated)" if truncated else ""),
+            _invalid(r), _error_rate(r), f"{r.usage.input_tokens_per_query:.0f}",
+            f"{r.usage.output_tokens_per_query:.1f}", usd(r.cost_per_1k_queries_usd),
+            fmt(r.usage.latency_p50_s, 2), fmt(r.usage.latency_p95_s, 2), _serving_memory(r),
+            _model_file(r)]))
+    return lines
+
+
+def start_up_table(rows: list[Row]) -> list[str]:
+    """Every cost a row pays before its first query, each in its own column, and break-even."""
+    label_price = rows[0].assumptions.label_usd_per_example
+    lines = _header(["#", "strategy", "model", "training $", "training time", "training mem",
+                     "index $", "labelled examples", f"labelling $ (${label_price:g} each)",
+                     "start-up $", "$/1k queries", "break-even volume"])
+    for row in rows:
+        r, t, start = row.record, row.training, row.start_costs
+        lines.append(_row([
+            str(row.rank), r.strategy.name, model_label(r),
+            usd(start.training) if t else "—", duration(t.wall_seconds if t else None),
+            gib(t.peak_rss_bytes) if t else "—", usd(start.index) if r.index else "—",
+            "n/a" if start.labelled_examples is None else f"{start.labelled_examples:,}",
+            usd(start.labelling), usd(start.total) + (" + unknown" if start.unknown else ""),
+            usd(r.cost_per_1k_queries_usd), break_even(row, rows)]))
     return lines
 
 
@@ -108,13 +138,12 @@ def secondary_table(rows: list[Row]) -> list[str]:
     names = sorted({m for row in rows for m in row.record.metrics} - {primary})
     if not names:
         return []
-    header = ["#", "strategy", "model", *names, "seed", "args"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = _header(["#", "strategy", "model", *names, "seed", "args"])
     for row in rows:
         r = row.record
-        cells = [str(row.rank), r.strategy.name, model_label(r),
-                 *[metric_cell(r, m) for m in names], str(r.seed), args_text(r.strategy.args)]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append(_row([str(row.rank), r.strategy.name, model_label(r),
+                           *[metric_cell(r, m) for m in names], str(r.seed),
+                           args_text(r.strategy.args)]))
     return lines
 
 
@@ -195,17 +224,21 @@ def audit_lines(rows: list[Row]) -> list[str]:
 
 
 def render(records: list[CellRecord], skipped: list[str] | None = None,
-           results: Path | None = None, plots: dict[tuple, dict[str, str]] | None = None) -> str:
-    groups = group_rows(records, results)
+           results: Path | None = None, plots: dict[tuple, dict[str, str]] | None = None,
+           assumptions: CostAssumptions | None = None) -> str:
+    groups = group_rows(records, results, assumptions)
     lines = ["# rvf leaderboard", "",
              "Built from cell records alone (`rvf leaderboard`). Metrics on the test split with 95% "
              "bootstrap confidence intervals in brackets. \"vs #1\": paired test against the top row "
              "on the samples both scored (McNemar's exact test for right/wrong per sample, paired "
              "bootstrap for continuous scores), `*` = significant at 0.05. $/1k queries: tokens x "
-             "the price table for hosted models, compute time x hardware $/h for local ones (each "
-             "record's `cost_basis` says which); \"unknown\" without a price. Break-even volume: "
-             "queries after which the row's training + query cost falls below every "
-             "cheaper-to-start row of equal or better quality.", ""]
+             "the price table for hosted models, process CPU seconds x the hardware rate per core "
+             "for local ones (each record's `cost_basis` says which); \"unknown\" without a price. "
+             "Serving mem: the cell's own peak resident memory while it answered. Start-up costs: "
+             "training and index-build compute at the same hardware rate, and labelling at "
+             "`--label-usd-per-example`. Break-even volume: queries after which the row's "
+             "start-up + query cost falls below every cheaper-to-start row of equal or better "
+             "quality.", ""]
     if not records:
         lines += ["No cell records yet: run `rvf run` first.", ""]
     else:
@@ -232,6 +265,7 @@ def render(records: list[CellRecord], skipped: list[str] | None = None,
                   f"Ranked by **{primary}**; n = test samples scored (the same samples for every "
                   "row of this table).", ""]
         lines += task_table(rows) + [""]
+        lines += ["**Start-up costs and break-even:**", ""] + start_up_table(rows) + [""]
         for title, rel in (plots or {}).get(key, {}).items():
             lines += [f"![{title}]({rel})", ""]
         lines += audit_lines(rows)

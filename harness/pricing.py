@@ -4,15 +4,18 @@ Two bases, and the record says which one it used:
 - **tokens x price table** for hosted models: `harness/data/prices.json` (a versioned data file,
   one row per model id with its source and as-of date, valid for the endpoint it names) plus an
   optional user file (`--prices`). A model without a row has an *unknown* cost, never a guess.
-- **hardware $/hour x compute seconds** for models rvf runs itself (hf/, local/) and for a
-  self-hosted endpoint given `usd_per_hour`: each generation carries its share of compute time
-  (a batch's wall time split over its rows), which the request cache keeps, so a cell answered
-  from the cache costs what it cost to compute.
+- **hardware $/core-hour x CPU seconds** for models rvf runs itself (hf/, local/, gguf/): each
+  generation carries its share of process CPU time (a batch's split over its rows, the shared
+  prompt prefix's over every request), which the request cache keeps, so a cell answered from
+  the cache costs what it cost to compute (harness/compute.py says why CPU, not wall, time);
+- **$/hour x wall seconds** for a self-hosted endpoint given `usd_per_hour` (its machine is not
+  this one: rvf sees only how long each request took).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,10 +23,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
+from harness.compute import HardwareRate
+from harness.errors import DataError, UsageError
 
 # About an AWS m7i.large (2 vCPU, 8 GiB) on demand in us-east-1, $0.1008/h (2025): the machine
-# class rvf's figures are measured on. Override with --hardware-usd-per-hour.
+# class rvf's figures are measured on. Override with --hardware-usd-per-hour or
+# RVF_HARDWARE_USD_PER_HOUR; it prices inference, training and index builds alike.
 DEFAULT_HARDWARE_USD_PER_HOUR = 0.10
 OFFICIAL_ENDPOINT = "https://api.openai.com/v1"
 SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # a dated model snapshot's suffix
@@ -124,7 +129,7 @@ class CellCost:
 
 
 def cell_cost(identity: dict[str, Any], usage_rows: Sequence[dict[str, Any]], prices: PriceTable,
-              hardware_usd_per_hour: float) -> CellCost:
+              hardware: HardwareRate) -> CellCost:
     """Price a cell's successful generations (`usage_rows`: token counts and compute seconds)."""
     rate = identity.get("usd_per_hour")
     if identity.get("backend") == "openai" and rate is None:
@@ -136,10 +141,29 @@ def cell_cost(identity: dict[str, Any], usage_rows: Sequence[dict[str, Any]], pr
         usd = sum(price.cost(r["input_tokens"], r.get("cached_input_tokens", 0),
                              r["output_tokens"]) for r in usage_rows)
         return CellCost(usd, f"tokens x {price.model} price ({price.source}, as of {price.as_of})")
-    rate = hardware_usd_per_hour if rate is None else float(rate)
     unmeasured = sum(1 for r in usage_rows if r.get("compute_s") is None)
     if unmeasured:
         return CellCost(None, f"unknown: {unmeasured} answers came from the request cache without "
                               "a compute time (cached by an older rvf); --no-cache measures them")
-    seconds = sum(r["compute_s"] for r in usage_rows)
-    return CellCost(seconds / 3600 * rate, f"compute {seconds:.1f} s x ${rate:g}/h hardware")
+    wall = sum(r["compute_s"] for r in usage_rows)
+    if rate is not None:  # a self-hosted endpoint: its machine's time, seen from here as wall time
+        rate = float(rate)
+        return CellCost(wall / 3600 * rate, f"endpoint wall {wall:.1f} s x ${rate:g}/h")
+    cpu = None if any(r.get("cpu_s") is None for r in usage_rows) else \
+        sum(r["cpu_s"] for r in usage_rows)
+    usd, basis = hardware.price(cpu, wall)
+    return CellCost(usd, basis)
+
+
+def default_hardware_usd_per_hour() -> float:
+    """`RVF_HARDWARE_USD_PER_HOUR` when set, else DEFAULT_HARDWARE_USD_PER_HOUR."""
+    text = os.environ.get("RVF_HARDWARE_USD_PER_HOUR")
+    if not text:
+        return DEFAULT_HARDWARE_USD_PER_HOUR
+    try:
+        value = float(text)
+        if value < 0:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"RVF_HARDWARE_USD_PER_HOUR must be a number >= 0, got {text!r}") from None
+    return value

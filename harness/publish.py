@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.analysis import group_rows
+from harness.analysis import CostAssumptions, group_rows
 from harness.leaderboard import render
 from harness.records import atomic_write, cells_dir, read_records
 
@@ -22,15 +22,16 @@ def leaderboard_is_current(results: Path) -> bool:
     return all(p.stat().st_mtime < built for p in records)
 
 
-def write_leaderboard(results: Path, plots: bool = True) -> tuple[Path, int, list[str]]:
+def write_leaderboard(results: Path, plots: bool = True,
+                      assumptions: CostAssumptions | None = None) -> tuple[Path, int, list[str]]:
     """Render `<results>/LEADERBOARD.md` and its plots; returns path, rows rendered, skipped."""
     records, skipped = read_records(results)
     drawn: dict[tuple, dict[str, str]] = {}
     if plots and records:
         from harness.plots import draw_plots  # matplotlib: only when plots are drawn
 
-        drawn, notes = draw_plots(results, group_rows(records, results))
+        drawn, notes = draw_plots(results, group_rows(records, results, assumptions))
         skipped = skipped + notes
     path = results / "LEADERBOARD.md"
-    atomic_write(path, render(records, skipped, results, drawn))
+    atomic_write(path, render(records, skipped, results, drawn, assumptions))
     return path, len(records), skipped

@@ -67,7 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rvf-compare-fail", action="append", default=[], metavar="METRIC:TOL",
                     help="Fail a test whose record is worse than its baseline by more than TOL "
                          "(absolute, e.g. macro_f1:0.05, or relative, e.g. latency_p50_s:20%%). "
-                         "Repeatable; needs --rvf-compare.")
+                         "Repeatable; needs --rvf-compare. Fails closed: a figure no record "
+                         "has is a usage error, and a cell without a baseline record or a "
+                         "figure without a value fails its test.")
+    group.addoption("--rvf-compare-allow-missing", action="store_true",
+                    help="With --rvf-compare-fail: a cell without a baseline record, or a figure "
+                         "without a value, is a note instead of a failure.")
     group.addoption("--rvf-no-cache", action="store_true",
                     help="Do not read or write the request cache.")
     group.addoption("--rvf-max-error-rate", type=float, default=None, metavar="RATE",
@@ -214,6 +219,7 @@ class RvfSession:
     run_options: dict[str, Any] = field(default_factory=dict)  # for RunOptions: error rate, prices
     baseline: Baseline | None = None
     gates: list[Gate] = field(default_factory=list)  # --rvf-compare-fail, see harness/compare.py
+    allow_missing: bool = False  # --rvf-compare-allow-missing
     ran: dict[str, CellRecord] = field(default_factory=dict)  # cell key -> record, this session
     computed: set[str] = field(default_factory=set)  # keys of the cells run (not reused) here
     notes: list[str] = field(default_factory=list)
@@ -237,11 +243,12 @@ class RvfSession:
                       use_cache=not opt("rvf_no_cache"), run_options=run_options)
         if opt("rvf_compare") or opt("rvf_compare_fail"):
             session._set_baseline(opt("rvf_compare"), opt("rvf_compare_fail"), here)
+            session.allow_missing = opt("rvf_compare_allow_missing")
         return session
 
     def _set_baseline(self, folder: str | None, gates: list[str], here: Path) -> None:
         """Read --rvf-compare and its gates (imports rvf's record code: only when asked for)."""
-        from harness.compare import Baseline, Gate
+        from harness.compare import Baseline, Gate, unknown_gates
 
         try:
             self.gates = [Gate.parse(text, "--rvf-compare-fail") for text in gates]
@@ -249,6 +256,9 @@ class RvfSession:
                 raise pytest.UsageError("--rvf-compare-fail needs --rvf-compare <baseline "
                                         "results dir>")
             self.baseline = Baseline(here / folder, "--rvf-compare")
+            unknown = unknown_gates(self.gates, self.baseline.records)
+            if unknown:
+                raise pytest.UsageError("--rvf-compare-fail " + "; ".join(unknown))
         except RvfError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -321,21 +331,12 @@ class RvfSession:
         return RunOptions(results=self.results, use_cache=self.use_cache, prices=prices, **given)
 
     def compare(self, record: CellRecord) -> list[str]:
-        """Gate breaches of a record against its baseline; missing figures become notes."""
-        from harness.compare import record_label
+        """Gate breaches of a record against its baseline (fail closed, see gate_record)."""
+        from harness.compare import gate_record
 
-        baseline = self.baseline.find(record)
-        if baseline is None:
-            self.notes.append(f"{record_label(record)}: no baseline record in "
-                              f"{self.baseline.folder}; not compared")
-            return []
-        breaches = []
-        for gate in self.gates:
-            verdict, message = gate.check(record, baseline)
-            if verdict == "skipped":
-                self.notes.append(f"{record_label(record)}: gate {gate.text} skipped: {message}")
-            elif verdict == "breach":
-                breaches.append(message)
+        breaches, notes = gate_record(record, self.baseline.find(record), self.gates,
+                                      self.baseline.folder, self.allow_missing)
+        self.notes += notes
         return breaches
 
     def finish(self) -> None:

@@ -22,11 +22,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from harness.errors import DataError
-from harness.types import Metric, TrainingInfo
+from harness.types import IndexInfo, Metric, TrainingInfo
 
 # 2: training facts moved from `prepare["training"]` to the typed `training`, and the backend's
 # facts from `prepare["backend"]` to `model.facts` (with `model.file_bytes`).
-SCHEMA_VERSION = 2
+# 3: start-up costs besides training: `index` (the rag index build) and `labelled_examples`;
+# `hardware` (the rate and cores local compute was priced at); usage gains CPU seconds, load
+# averages, truncated prompts and what its peak memory covers.
+SCHEMA_VERSION = 3
 
 
 class TaskInfo(BaseModel):
@@ -75,9 +78,21 @@ class UsageInfo(BaseModel):
     retries: int = Field(0, description="Request attempts beyond the first, in this run.")
     json_parse_failures: int = Field(0, description="Replies asked for as JSON that were not "
                                                     "(their raw text was parsed instead).")
-    peak_rss_mb: float | None = Field(None, description="Peak resident memory of the rvf process "
-                                                        "when the cell finished (local models "
-                                                        "run in it; for API models it is rvf's).")
+    peak_rss_mb: float | None = Field(None, description="Peak resident memory while the cell "
+                                                        "answered (local models run in rvf's "
+                                                        "process; for API models it is rvf's).")
+    peak_rss_scope: str = Field("process", description="What peak_rss_mb covers: 'cell' (the "
+                                                       "window was reset after prepare, so "
+                                                       "training is not in it) or 'process' "
+                                                       "(the process's lifetime peak).")
+    cpu_seconds: float | None = Field(None, description="Process CPU seconds of the answers "
+                                                        "(cached ones: what they took when "
+                                                        "computed); None = not measured.")
+    load_avg_start: float | None = Field(None, description="1-minute load average when the "
+                                                           "cell started.")
+    load_avg_end: float | None = Field(None, description="1-minute load average when it ended.")
+    truncated_prompts: int = Field(0, description="Prompts cut (from the start) to fit the "
+                                                  "model's context.")
     system_fingerprints: list[str] = Field(default_factory=list,
                                            description="Distinct `system_fingerprint`s the "
                                                        "endpoint reported (backend versions).")
@@ -123,6 +138,14 @@ class CellRecord(BaseModel):
         "used constraint, the reason when none was used, and when an unconstrained run of the "
         "same requests is cached, its invalid rate and the answers the constraint changed."))
     usage: UsageInfo
+    index: IndexInfo | None = Field(None, description="The retrieval index the strategy built or "
+                                                      "reused (rag); None if none.")
+    labelled_examples: int | None = Field(None, description=(
+        "Labelled examples the strategy used (few-shot examples, an index of labelled train "
+        "items, training examples): what --label-usd-per-example prices; None = unknown."))
+    hardware: dict[str, Any] = Field(default_factory=dict, description=(
+        "The rate local compute was priced at: usd_per_hour, cores, usd_per_core_hour, what "
+        "was measured (process CPU seconds) and the OpenMP wait policy."))
     cost_usd: float | None = Field(None, description="Inference cost of the scored queries in "
                                                      "USD; None = unknown (no price for the model).")
     cost_per_1k_queries_usd: float | None = Field(None, description="cost_usd per 1,000 queries.")
@@ -186,6 +209,8 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     data = json.loads(json.dumps(data))
     if data["schema_version"] == 1:
         data = _v1_to_v2(data)
+    if data["schema_version"] == 2:
+        data = _v2_to_v3(data)
     return data
 
 
@@ -204,6 +229,32 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
         training["artifact"] = v1_artifact(training)
     data["training"] = training or None
     data["schema_version"] = 2
+    return data
+
+
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """The start-up facts an older record holds elsewhere: the index build from the rag facts in
+    `prepare` (priced by its wall time, as those records priced everything, at the rate their
+    training used or the default), the labelled examples from the few-shot ids, the indexed train
+    items or the training examples."""
+    from harness.compute import HardwareRate
+    from harness.pricing import DEFAULT_HARDWARE_USD_PER_HOUR
+
+    prepare, training = data.get("prepare") or {}, data.get("training") or {}
+    if "build_seconds" in prepare:
+        rate = HardwareRate(float(training.get("hardware_usd_per_hour")
+                                  or DEFAULT_HARDWARE_USD_PER_HOUR), 1)
+        usd, basis = rate.price(prepare.get("cpu_seconds"), prepare["build_seconds"])
+        data["index"] = {"build_seconds": prepare["build_seconds"],
+                         "cpu_seconds": prepare.get("cpu_seconds"), "cost_usd": usd,
+                         "cost_basis": basis, "cache_hit": bool(prepare.get("index_cache_hit"))}
+    if training.get("train_examples") is not None:
+        data["labelled_examples"] = training["train_examples"]
+    elif prepare.get("mode") == "few_shot" and "n_documents" in prepare:
+        data["labelled_examples"] = prepare["n_documents"]
+    elif "few_shot_ids" in prepare:
+        data["labelled_examples"] = len(prepare["few_shot_ids"])
+    data["schema_version"] = 3
     return data
 
 

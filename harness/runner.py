@@ -34,6 +34,7 @@ from harness import constrain
 from harness.audit import audit_task, novelty_breakdown
 from harness.cache import CachedBackend, RequestCache
 from harness.cell import Cell
+from harness.compute import HardwareRate, load_average, machine_cores, peak_rss_bytes, reset_peak_rss
 from harness.errors import (
     DEFAULT_MAX_ERROR_RATE,
     CellFailed,
@@ -42,7 +43,7 @@ from harness.errors import (
     UsageError,
 )
 from harness.paths import request_cache_path
-from harness.pricing import DEFAULT_HARDWARE_USD_PER_HOUR, PriceTable, cell_cost
+from harness.pricing import PriceTable, cell_cost, default_hardware_usd_per_hour
 from harness.progress import live_display, shared_display
 from harness.records import (
     CellRecord,
@@ -56,7 +57,6 @@ from harness.records import (
     sample_ids_sha256,
     write_record,
 )
-from harness.training import peak_rss_bytes
 from harness.types import Generation, Metric, Prediction, PrepareContext, Prepared, ReportsFacts, ScoreInput
 
 
@@ -69,7 +69,12 @@ class RunOptions:
     force: bool = False  # recompute cells that have a complete record
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE  # share of failed samples that fails a cell
     prices: PriceTable = field(default_factory=PriceTable.load)
-    hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR  # prices local compute
+    # The one hardware rate: prices local inference, training and index builds.
+    hardware_usd_per_hour: float = field(default_factory=default_hardware_usd_per_hour)
+
+    @property
+    def hardware(self) -> HardwareRate:
+        return HardwareRate(self.hardware_usd_per_hour, machine_cores())
 
 
 @dataclass
@@ -125,12 +130,14 @@ def compute_cell(cell: Cell, options: RunOptions, cache: RequestCache | None,
     Samples whose generation failed are recorded as errors, not scored; above the error-rate
     limit the cell fails without a record, and a re-run sends only those samples to the model.
     """
-    began = time.perf_counter()
+    began, load_start = time.perf_counter(), load_average()
     task, samples = cell.task, cell.samples
     on_stage("preparing")
     prepared = cell.strategy.prepare(task, cell.backend, PrepareContext(
         seed=cell.spec.seed, results_dir=options.results,
         hardware_usd_per_hour=options.hardware_usd_per_hour))
+    # The cell's own serving memory: training in prepare has its own peak in the training record.
+    peak_scope = "cell" if reset_peak_rss() else "process"
     backend = CachedBackend(prepared.backend, cache)
     planned = cell.strategy.requests(task, samples)
     constraint, decoding = constrain.resolve(task, prepared.backend, cell.spec.constrain)
@@ -152,6 +159,8 @@ def compute_cell(cell: Cell, options: RunOptions, cache: RequestCache | None,
     record = assemble_record(cell, prepared, predictions, options, backend.stats.model_calls,
                              backend.stats.hits, time.perf_counter() - began)
     record.decoding = decoding
+    record.usage.peak_rss_scope = peak_scope
+    record.usage.load_avg_start, record.usage.load_avg_end = load_start, load_average()
     return CellResult(record, [p.row() for p in predictions])
 
 
@@ -192,6 +201,9 @@ def usage_info(ok: Sequence[Prediction], errors: int, model_calls: int, cache_hi
         retries=sum(p.retries for p in ok),
         json_parse_failures=sum(1 for p in ok if p.meta.get("json_parse_failed")),
         peak_rss_mb=round(peak_rss_bytes() / 2**20, 1),
+        cpu_seconds=(None if not ok or any(p.cpu_s is None for p in ok)
+                     else round(sum(p.cpu_s for p in ok), 3)),
+        truncated_prompts=sum(1 for p in ok if p.meta.get("truncated_tokens")),
         system_fingerprints=sorted({p.meta["system_fingerprint"] for p in ok
                                     if p.meta.get("system_fingerprint")}))
 
@@ -207,7 +219,7 @@ def assemble_record(cell: Cell, prepared: Prepared, predictions: Sequence[Predic
     audit = audit_task(task, cell.dataset_sha256, cell.spec.split)
     # Priced by the model that answered: a fine-tuned model (hosted_ft) is not its base model.
     cost = cell_cost(prepared.backend.identity(), [p.row() for p in ok], options.prices,
-                     options.hardware_usd_per_hour)
+                     options.hardware)
     facts = dict(prepared.backend.facts) if isinstance(prepared.backend, ReportsFacts) else {}
     usage = usage_info(ok, len(predictions) - len(ok), model_calls, cache_hits, wall_seconds)
     usage.retries = sum(p.retries for p in predictions)
@@ -225,7 +237,9 @@ def assemble_record(cell: Cell, prepared: Prepared, predictions: Sequence[Predic
         audit=audit.summary(),
         novelty=novelty_breakdown(task, scored, [p.answer for p in ok], audit.nearest,
                                   cell.spec.seed),
-        prepare=dict(prepared.facts), training=prepared.training, usage=usage,
+        prepare=dict(prepared.facts), training=prepared.training, index=prepared.index,
+        labelled_examples=prepared.labelled_examples, usage=usage,
+        hardware=options.hardware.describe(),
         cost_usd=cost.usd, cost_per_1k_queries_usd=cost.per_1k(len(ok)), cost_basis=cost.basis,
         environment=environment(), predictions_file=f"{cell.key}.predictions.jsonl")
 
@@ -292,6 +306,7 @@ class LocalExecutor:
                     bar = progress.add_task(cell.label, total=len(cell.samples))
                     status = self.run_one(cell, options, cache, summary, console, progress, bar)
                     progress.update(bar, description=f"{status} {cell.label}")
+                    cell.release()
         finally:
             if cache is not None:
                 cache.close()

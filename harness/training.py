@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import math
 import random
-import resource
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -179,6 +177,7 @@ class TrainState:
     examples_seen: int = 0
     tokens_trained: int = 0
     wall_seconds: float = 0.0  # training time summed over runs, up to the last checkpoint/end
+    cpu_seconds: float = 0.0  # process CPU time, summed the same way (what training is priced by)
     loss_curve: list[dict[str, float]] = field(default_factory=list)
     resumed_from_step: int | None = None
     skipped_steps: int = 0  # optimizer steps dropped because the gradient was not finite
@@ -307,6 +306,7 @@ def _train(model: Any, examples: Sequence[Example], config: TrainConfig, pad_id:
     stream = batch_stream(lengths, config.batch_size, config.seed, skip=state.step * config.grad_accum)
     window_loss, window_steps = 0.0, 0
     began = time.perf_counter() - state.wall_seconds
+    began_cpu = time.process_time() - state.cpu_seconds
     progress(state.step, steps, state.loss_curve[-1]["loss"] if state.loss_curve else None)
     while state.step < steps:
         step_loss = 0.0
@@ -333,13 +333,8 @@ def _train(model: Any, examples: Sequence[Example], config: TrainConfig, pad_id:
                                      "loss": round(window_loss / window_steps, 5)})
             window_loss, window_steps = 0.0, 0
         state.wall_seconds = time.perf_counter() - began
+        state.cpu_seconds = time.process_time() - began_cpu
         if save_every and state.step % save_every == 0 and state.step < steps:
             save_checkpoint(work, model, optimizer, scheduler, state)
         progress(state.step, steps, state.loss_curve[-1]["loss"] if state.loss_curve else None)
     return state
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident memory of this process so far (Linux reports kilobytes, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)

@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.compute import HardwareRate, machine_cores
 from harness.pricing import DEFAULT_HARDWARE_USD_PER_HOUR
 
 Message = dict[str, str]  # one chat turn: {"role": "system" | "user" | "assistant", "content": ...}
@@ -201,6 +202,8 @@ class Generation:
     cached_input_tokens: int = 0  # prompt tokens the endpoint served from its prompt cache
     # This request's share of compute time (prices self-hosted models); None = not measured.
     compute_s: float | None = 0.0
+    # Its share of process CPU seconds (prices local models); None = not measured (remote).
+    cpu_s: float | None = None
     retries: int = 0  # attempts beyond the first (this run)
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. system_fingerprint
 
@@ -268,6 +271,7 @@ class Prediction:
     cached_input_tokens: int = 0
     latency_s: float = 0.0
     compute_s: float | None = 0.0
+    cpu_s: float | None = None
     retries: int = 0
     cached: bool = False
     meta: dict[str, Any] = field(default_factory=dict)  # from the backend (system_fingerprint)
@@ -282,14 +286,15 @@ class Prediction:
                    score=None if gen.error else task.score_item(sample, answer),
                    input_tokens=gen.input_tokens, output_tokens=gen.output_tokens,
                    cached_input_tokens=gen.cached_input_tokens, latency_s=gen.latency_s,
-                   compute_s=gen.compute_s, retries=gen.retries, cached=gen.cached,
+                   compute_s=gen.compute_s, cpu_s=gen.cpu_s, retries=gen.retries, cached=gen.cached,
                    meta=gen.meta, extra=extra)
 
     def row(self) -> dict[str, Any]:
         """The JSONL line (times rounded to 0.1 ms, empty meta and extra left out)."""
         row = dict(vars(self))
         row["latency_s"] = round(self.latency_s, 4)
-        row["compute_s"] = None if self.compute_s is None else round(self.compute_s, 4)
+        for name in ("compute_s", "cpu_s"):
+            row[name] = None if row[name] is None else round(row[name], 4)
         for name in ("meta", "extra"):
             if not row[name]:
                 del row[name]
@@ -311,7 +316,12 @@ class PrepareContext:
     seed: int = 0  # the cell's seed: few-shot picks, LoRA init, data order
     results_dir: Path | None = None  # where files meant for the user go (hosted_ft's JSONL)
     cache_root: Path | None = None  # adapters, indexes, heads; None = harness.paths.cache_root()
-    hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR  # prices local training time
+    # The one hardware rate: prices local training and index builds (as it prices inference).
+    hardware_usd_per_hour: float = DEFAULT_HARDWARE_USD_PER_HOUR
+
+    @property
+    def hardware(self) -> HardwareRate:
+        return HardwareRate(self.hardware_usd_per_hour, machine_cores())
 
     def cache(self, *parts: str) -> Path:
         """A folder under the cache root."""
@@ -335,9 +345,26 @@ class TrainingInfo(BaseModel):
     train_examples: int | None = Field(None, description="Training examples used.")
     wall_seconds: float | None = Field(None, description="Training wall time (the cached run's, "
                                                          "on a cache hit).")
+    cpu_seconds: float | None = Field(None, description="Process CPU seconds of the training "
+                                                        "(what local training is priced by); "
+                                                        "None = not measured.")
     training_cost_usd: float | None = Field(None, description="Training cost; None = unknown.")
+    cost_basis: str = Field("", description="How training_cost_usd was computed.")
     peak_rss_bytes: int | None = Field(None, description="Peak resident memory while training.")
     cache_hit: bool = Field(False, description="Reused from the cache: nothing trained this run.")
+
+
+class IndexInfo(BaseModel):
+    """What building a retrieval index cost: a start-up cost like training."""
+
+    build_seconds: float | None = Field(None, description="Wall time of the build (the cached "
+                                                          "build's, on a cache hit).")
+    cpu_seconds: float | None = Field(None, description="Process CPU seconds of the build; None "
+                                                        "for an index built by an older rvf.")
+    cost_usd: float | None = Field(None, description="Build cost at the hardware rate; None = "
+                                                     "unknown.")
+    cost_basis: str = Field("", description="How cost_usd was computed.")
+    cache_hit: bool = Field(False, description="Reused from the cache: nothing built this run.")
 
 
 @dataclass
@@ -347,6 +374,10 @@ class Prepared:
     backend: Backend
     facts: dict[str, Any] = field(default_factory=dict)  # few-shot ids, index facts
     training: TrainingInfo | None = None  # set by strategies that train
+    index: IndexInfo | None = None  # set by strategies that build a retrieval index
+    # Labelled examples used (few-shot, an index of labelled items, training): priced by
+    # --label-usd-per-example as a start-up cost; None = the strategy does not say.
+    labelled_examples: int | None = None
 
 
 class Strategy(Protocol):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from harness.backends.hf import shared_prefix_length
@@ -75,3 +76,40 @@ def test_generation_prints_no_deprecation_warning():
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0, 1, 2]"
     assert "deprecat" not in done.stderr.lower(), done.stderr
+
+
+def test_over_long_prompts_are_cut_counted_and_cached_with_their_cpu_time(smol, tmp_path):
+    """A prompt longer than the context keeps its end and says how many tokens it lost; every
+    answer carries its share of process CPU time, and the request cache keeps both."""
+    from harness.runner import usage_info
+    from harness.types import Prediction
+
+    model, _ = smol.load()
+    context = model.config.max_position_embeddings
+    model.config.max_position_embeddings = 60  # a small-context model: the same code path
+    try:
+        long = GenerationRequest((SYSTEM, {"role": "user", "content": "word " * 100}), 4)
+        first = CachedBackend(smol, RequestCache(tmp_path / "req.sqlite"))
+        gens = dict(first.generate([long, _requests(4)[1]]))
+    finally:
+        model.config.max_position_embeddings = context
+    assert gens[0].input_tokens == 60 - 4 and gens[0].meta["truncated_tokens"] > 40
+    assert "truncated_tokens" not in gens[1].meta
+    assert all(g.cpu_s > 0 and g.compute_s > 0 for g in gens.values())
+    again = dict(CachedBackend(smol, RequestCache(tmp_path / "req.sqlite")).generate(
+        [long, _requests(4)[1]]))
+    assert [(g.cpu_s, g.meta) for g in again.values()] == [(g.cpu_s, g.meta) for g in gens.values()]
+    predictions = [Prediction(str(i), "y", g.text, cpu_s=g.cpu_s, meta=g.meta)
+                   for i, g in again.items()]
+    usage = usage_info(predictions, 0, 0, 2, 1.0)
+    assert usage.truncated_prompts == 1
+    assert usage.cpu_seconds == pytest.approx(sum(g.cpu_s for g in gens.values()), abs=1e-3)
+
+
+def test_torch_threads_are_an_argument_checked_and_reported() -> None:
+    from harness.backends.local import local
+    from harness.errors import UsageError
+
+    assert local("smollm2-135m-instruct", n_threads=1).facts["torch_threads"] == 1
+    with pytest.raises(UsageError, match="n_threads must be >= 1"):
+        local("smollm2-135m-instruct", n_threads=0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.publish import write_leaderboard
-from harness.records import sample_ids_sha256, write_record
+from harness.records import read_record, sample_ids_sha256, write_record
 from harness.scoring.paired import mcnemar_exact, paired_bootstrap_p
 from harness.types import TrainingInfo
 from tests.test_records import make_record
@@ -38,6 +38,7 @@ def add(results: Path, key: str, strategy: str, quality: float, right: set[int],
                                     peak_rss_bytes=3 * 2**30,
                                     train_examples=train_examples or 2400)
     rec.model.file_bytes = model_file_bytes
+    rec.labelled_examples = (train_examples or 2400) if training_usd is not None else k
     write_record(results, rec, scores_with(right))
 
 
@@ -55,10 +56,16 @@ def board(tmp_path: Path) -> str:
     return path.read_text()
 
 
-def table_rows(text: str) -> list[list[str]]:
-    start = text.index("## toy (v1")
-    return [ln.strip("| ").split(" | ") for ln in text[start:].splitlines()
-            if ln.startswith("| ") and ln[2].isdigit()][:4]
+def table_rows(text: str, after: str = "## toy (v1") -> list[list[str]]:
+    """The first table's rows after the heading `after`."""
+    lines = text[text.index(after):].splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith("| "))
+    end = next((i for i in range(first, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return [ln.strip("| ").split(" | ") for ln in lines[first:end] if ln[2].isdigit()]
+
+
+def start_up_rows(text: str) -> list[list[str]]:
+    return table_rows(text, "**Start-up costs and break-even:**")
 
 
 def test_ranking_significance_and_costs(board: str) -> None:
@@ -69,32 +76,67 @@ def test_ranking_significance_and_costs(board: str) -> None:
     assert rows[1][4] == f"p={158 / 4096:.3g} *"
     assert rows[0][4] == "—"
     assert rows[1][10] == "2.00" and rows[2][10] == "0.05"
-    assert rows[2][13] == "1.50" and rows[2][14] == "90.0 min" and rows[2][15] == "3.0 GiB"
     assert rows[2][2] == "local/small + LoRA lralralr"
+    start = start_up_rows(board)
+    assert [r[1] for r in start] == ["rag", "prompt", "lora", "prompt"]
+    assert start[2][3] == "1.50" and start[2][4] == "90.0 min" and start[2][5] == "3.0 GiB"
+    assert start[0][3] == "—" and start[2][9] == "1.50"  # no labelling price given: $0
 
 
 def test_model_file_column(board: str, tmp_path: Path) -> None:
     rows = table_rows(board)
     header = next(ln for ln in board[board.index("## toy (v1)"):].splitlines() if ln.startswith("| #"))
-    assert header.strip("| ").split(" | ")[16] == "model file"
-    assert rows[2][16] == "94 MiB"  # 98,362,432 bytes, the bundled SmolLM2 Q4_1 GGUF
-    assert rows[0][16] == "— (API)"  # an openai/ row loads no model file
+    assert header.strip("| ").split(" | ")[14] == "model file"
+    assert rows[2][14] == "94 MiB"  # 98,362,432 bytes, the bundled SmolLM2 Q4_1 GGUF
+    assert rows[0][14] == "— (API)"  # an openai/ row loads no model file
     add(tmp_path, "big", "prompt", 0.95, set(range(95)), cost_per_1k=0.1, model="hf/big",
         model_file_bytes=int(2.5 * 2**30))
     add(tmp_path, "nof", "prompt", 0.94, set(range(94)), cost_per_1k=0.1, model="hf/old")
     rows = table_rows(write_leaderboard(tmp_path)[0].read_text())
-    assert (rows[0][2], rows[0][16]) == ("hf/big", "2.5 GiB")
-    assert (rows[1][2], rows[1][16]) == ("hf/old", "—")  # a record written before the column
+    assert (rows[0][2], rows[0][14]) == ("hf/big", "2.5 GiB")
+    assert (rows[1][2], rows[1][14]) == ("hf/old", "—")  # a record written before the column
 
 
 def test_break_even_volume(board: str) -> None:
-    rows = table_rows(board)
+    rows = start_up_rows(board)
     # lora: $1.50 to start, $0.00005 per query. Cheaper to start and as good: rag (0.90) and
     # prompt (0.80 >= 0.78). vs prompt: 1.5 / (0.002 - 0.00005) = 769.2 -> 770 queries;
     # vs rag: 1.5 / (0.003 - 0.00005) = 508.5 -> 509. Below both only after 770.
-    assert rows[2][17] == "770 q (vs #2 prompt / openai/big)"
+    assert rows[2][11] == "770 q (vs #2 prompt / openai/big)"
     # Rows that train nothing have no cheaper-to-start rival.
-    assert rows[0][17] == rows[1][17] == "—"
+    assert rows[0][11] == rows[1][11] == "—"
+
+
+def test_break_even_counts_index_and_labelling_and_retraining(tmp_path: Path) -> None:
+    """Every start-up cost moves break-even, each in its own column (arithmetic by hand)."""
+    from harness.analysis import CostAssumptions
+    from harness.types import IndexInfo
+
+    add(tmp_path, "prm", "prompt", 0.80, set(range(80)) | {90, 91}, cost_per_1k=2.0)
+    add(tmp_path, "rag", "rag", 0.90, set(range(90)), cost_per_1k=3.0)
+    rag = read_record(tmp_path / "cells" / "rag.json")
+    rag.index, rag.labelled_examples = IndexInfo(cost_usd=0.25, build_seconds=900), 100
+    write_record(tmp_path, rag, scores_with(set(range(90))))
+    add(tmp_path, "lra", "lora", 0.78, set(range(78)), cost_per_1k=0.05, training_usd=1.5,
+        model="local/small", train_examples=2400)
+    assumptions = CostAssumptions(label_usd_per_example=0.05)
+    text = write_leaderboard(tmp_path, plots=False, assumptions=assumptions)[0].read_text()
+    rows = {r[1]: r for r in start_up_rows(text)}
+    assert "labelling $ ($0.05 each)" in text
+    # rag: index $0.25, 100 labelled examples x $0.05 = $5.00; start-up $5.25.
+    assert (rows["rag"][6], rows["rag"][7], rows["rag"][8], rows["rag"][9]) == \
+        ("0.25", "100", "5.00", "5.25")
+    # lora: $1.50 training + 2,400 x $0.05 = $120 labelling = $121.50. Its rivals: prompt
+    # (make_record's 1 few-shot id x $0.05 = $0.05 to start, 0.80 >= 0.78) and rag ($5.25).
+    # vs prompt: (121.50 - 0.05) / (0.002 - 0.00005) = 62,282.05 -> 62,283 queries.
+    assert rows["lora"][8] == "120.00" and rows["lora"][9] == "121.50"
+    assert rows["lora"][11] == "62,283 q (vs #2 prompt / openai/big)"
+    # Retrained every 3 months, training and labelling recur: (121.50 - 0.05) / 3 months /
+    # (0.002 - 0.00005) = 20,760.7 -> 20,761 queries a month in steady state.
+    text = write_leaderboard(tmp_path, plots=False, assumptions=CostAssumptions(
+        0.05, retrain_every_months=3))[0].read_text()
+    lora = next(r for r in start_up_rows(text) if r[1] == "lora")
+    assert lora[11] == "20,761 q/month, retrained every 3 month(s) (vs #2 prompt / openai/big)"
 
 
 def test_summary_and_pareto(board: str) -> None:
@@ -176,6 +218,30 @@ def test_compare_exits_nonzero_and_names_the_metric(tmp_path: Path) -> None:
     assert "cost_per_1k_queries_usd" not in bad.stderr  # cost unchanged: that gate holds
 
 
+def test_compare_gates_fail_closed(tmp_path: Path) -> None:
+    """A misspelt figure exits 1 naming the known figures; so does a cell without a baseline
+    record, unless --allow-missing."""
+    add(tmp_path / "a", "prm", "prompt", 0.80, set(range(80)), cost_per_1k=2.0)
+    add(tmp_path / "b", "prm", "prompt", 0.80, set(range(80)), cost_per_1k=2.0)
+    cmd = [sys.executable, "-m", "harness", "compare", str(tmp_path / "a"), str(tmp_path / "b")]
+    misspelt = subprocess.run(cmd + ["--fail-on", "macro-f1:2%"], capture_output=True, text=True,
+                              env={"COLUMNS": "400", "PATH": "/usr/bin:/bin"})
+    assert misspelt.returncode == 1
+    said = " ".join(misspelt.stderr.split())
+    assert "gate macro-f1:2%: no figure named 'macro-f1' in these records; known figures:" in said
+    assert "accuracy, invalid_rate, macro_f1, cost_usd, cost_per_1k_queries_usd" in said
+    add(tmp_path / "b", "new", "rag", 0.80, set(range(80)), cost_per_1k=2.0)
+    b_rag = json.loads((tmp_path / "b" / "cells" / "new.json").read_text())
+    b_rag["task"]["dataset_sha256"] = "c" * 64  # no baseline cell matches it
+    (tmp_path / "b" / "cells" / "new.json").write_text(json.dumps(b_rag))
+    gate = ["--fail-on", "macro_f1:0.05"]
+    lonely = subprocess.run(cmd + gate, capture_output=True, text=True)
+    assert lonely.returncode == 1 and "no matching cell in" in lonely.stderr
+    allowed = subprocess.run(cmd + gate + ["--allow-missing"], capture_output=True, text=True)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "no matching cell in" in allowed.stderr
+
+
 def test_hosted_fine_tune_rows_name_the_fine_tuned_model(tmp_path: Path) -> None:
     rec = make_record("hft", "hosted_ft", 0.7)
     rec.model.spec = "openai/gpt-4.1-mini"
@@ -185,7 +251,8 @@ def test_hosted_fine_tune_rows_name_the_fine_tuned_model(tmp_path: Path) -> None
     path, _, _ = write_leaderboard(tmp_path)
     (row,) = table_rows(path.read_text())[:1]
     assert row[2] == "openai/gpt-4.1-mini -> ft:gpt-4.1-mini:acme::abc123"
-    assert row[13] == "2.00"  # its training cost is shown like lora's
+    (start,) = start_up_rows(path.read_text())[:1]
+    assert start[3] == "2.00"  # its training cost is shown like lora's
 
 
 def test_leaderboard_is_current_until_a_record_changes(tmp_path: Path) -> None:

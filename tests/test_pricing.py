@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from harness.compute import HardwareRate
 from harness.errors import DataError
 from harness.pricing import OFFICIAL_ENDPOINT, PriceTable, cell_cost
 
@@ -60,9 +61,31 @@ def test_user_rows_win_and_unknown_models_stay_unknown(tmp_path) -> None:
         PriceTable.load(path)
 
 
-def test_local_cost_is_compute_time_and_unmeasured_time_is_unknown() -> None:
+def test_local_cost_is_cpu_time_at_the_core_rate_and_unmeasured_time_is_unknown() -> None:
     table = PriceTable.load()
-    cost = cell_cost({"backend": "hf"}, ROWS, table, 0.36)
-    assert cost.usd == pytest.approx(2.0 / 3600 * 0.36) and "2.0 s" in cost.basis
-    old = cell_cost({"backend": "hf"}, [*ROWS, {**ROWS[0], "compute_s": None}], table, 0.36)
+    rate = HardwareRate(0.36, cores=2)  # $0.18 per core-hour
+    rows = [{**ROWS[0], "cpu_s": 2.5}, {**ROWS[1], "cpu_s": 1.5}]
+    cost = cell_cost({"backend": "hf"}, rows, table, rate)
+    assert cost.usd == pytest.approx(4.0 / 3600 * 0.18) and "CPU 4.0 s" in cost.basis
+    # Answers cached by an rvf that measured only wall time: priced by it, and it says so.
+    wall = cell_cost({"backend": "hf"}, ROWS, table, rate)
+    assert wall.usd == pytest.approx(2.0 / 3600 * 0.36) and "wall 2.0 s" in wall.basis
+    assert "older rvf" in wall.basis
+    old = cell_cost({"backend": "hf"}, [*ROWS, {**ROWS[0], "compute_s": None}], table, rate)
     assert old.usd is None and "without a compute time" in old.basis
+    # A self-hosted endpoint with its own $/h: its wall time seen from here.
+    endpoint = cell_cost({"backend": "openai", "usd_per_hour": 1.8}, rows, table, rate)
+    assert endpoint.usd == pytest.approx(2.0 / 3600 * 1.8) and "endpoint wall" in endpoint.basis
+
+
+def test_the_hardware_rate_comes_from_the_environment(monkeypatch) -> None:
+    from harness.errors import UsageError
+    from harness.pricing import DEFAULT_HARDWARE_USD_PER_HOUR, default_hardware_usd_per_hour
+
+    monkeypatch.delenv("RVF_HARDWARE_USD_PER_HOUR", raising=False)
+    assert default_hardware_usd_per_hour() == DEFAULT_HARDWARE_USD_PER_HOUR
+    monkeypatch.setenv("RVF_HARDWARE_USD_PER_HOUR", "0.4")
+    assert default_hardware_usd_per_hour() == 0.4
+    monkeypatch.setenv("RVF_HARDWARE_USD_PER_HOUR", "cheap")
+    with pytest.raises(UsageError, match="RVF_HARDWARE_USD_PER_HOUR.*'cheap'"):
+        default_hardware_usd_per_hour()

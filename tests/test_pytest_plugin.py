@@ -198,12 +198,27 @@ def test_compare_fail_gates_fail_the_item_that_got_worse(pytester: pytest.Pytest
         f"{new['metrics']['macro_f1']['value']:.4g}, worse by 0.5; tolerance 0.05 = 0.05*",
     ])
 
-    # A relative tolerance wide enough passes; a figure no record has is skipped with a note.
-    within = pytester.runpytest_subprocess("--rvf-compare", "base", "--rvf-compare-fail", "macro_f1:200%",
-                                "--rvf-compare-fail", "no_such_figure:0")
+    # A relative tolerance wide enough passes; a figure no record has (a misspelt name) is a
+    # usage error that lists the known figures, before anything runs.
+    within = pytester.runpytest_subprocess("--rvf-compare", "base", "--rvf-compare-fail", "macro_f1:200%")
     within.assert_outcomes(passed=1)
-    within.stdout.fnmatch_lines(["rvf: *seed 0: gate no_such_figure:0 skipped: no_such_figure is "
-                                 "not in the new record*"])
+    misspelt = pytester.runpytest_subprocess("--rvf-compare", "base", "--rvf-compare-fail",
+                                             "macro-f1:2%")
+    assert misspelt.ret == pytest.ExitCode.USAGE_ERROR
+    misspelt.stderr.fnmatch_lines(["*gate macro-f1:2%: no figure named 'macro-f1'*known figures: "
+                                   "*macro_f1*cost_per_1k_queries_usd*"])
+    # A cell with no baseline record fails closed, unless --rvf-compare-allow-missing.
+    def other_cell(data: dict) -> None:
+        data["cell_key"], data["task"]["name"] = "1" * 24, "other_task"
+
+    _baseline(results, pytester.path / "empty", other_cell)
+    lonely = pytester.runpytest_subprocess("--rvf-compare", "empty", "--rvf-compare-fail",
+                                           "macro_f1:0.05")
+    lonely.assert_outcomes(failed=1)
+    lonely.stdout.fnmatch_lines(["*no matching cell in*--allow-missing*"])
+    allowed = pytester.runpytest_subprocess("--rvf-compare", "empty", "--rvf-compare-fail",
+                                            "macro_f1:0.05", "--rvf-compare-allow-missing")
+    allowed.assert_outcomes(passed=1)
 
     # A cost figure (lower is better), against a baseline found by task/strategy/model/seed
     # because its cell key differs (e.g. the weights fingerprint changed).
@@ -249,12 +264,15 @@ def test_the_example_in_the_docs_collects_one_item_per_cell(pytester: pytest.Pyt
 
 
 def _record(cost: float | None = None, **metrics: tuple[float, bool]):
-    """A stand-in for a CellRecord with just what the gates read."""
-    from types import SimpleNamespace as NS
+    """A cell record with just the figures the gates read."""
+    from harness.types import Metric
+    from tests.test_records import make_record
 
-    return NS(cell_key="k" * 24, task=NS(name="t"), strategy=NS(name="s"), model=NS(spec="m/x"),
-              seed=0, cost_per_1k_queries_usd=cost, usage=NS(latency_p50_s=1.0),
-              metrics={name: NS(value=v, higher_is_better=hib) for name, (v, hib) in metrics.items()})
+    record = make_record("k" * 24, "s", None)
+    record.cost_per_1k_queries_usd, record.usage.latency_p50_s = cost, 1.0
+    record.metrics = {name: Metric(value=v, higher_is_better=hib)
+                      for name, (v, hib) in metrics.items()}
+    return record
 
 
 @pytest.mark.parametrize("gate, baseline, new, verdict", [
@@ -266,9 +284,9 @@ def _record(cost: float | None = None, **metrics: tuple[float, bool]):
      "breach"),
     ("invalid_rate:0.05", _record(invalid_rate=(0.1, False)), _record(invalid_rate=(0.0, False)),
      "ok"),
-    # Cost figures: lower is better; an unknown cost (None) is not gated.
+    # Cost figures: lower is better; an unknown cost (None) is missing (a breach unless allowed).
     ("cost_per_1k_queries_usd:5%", _record(cost=1.0), _record(cost=1.2), "breach"),
-    ("cost_per_1k_queries_usd:5%", _record(cost=1.0), _record(cost=None), "skipped"),
+    ("cost_per_1k_queries_usd:5%", _record(cost=1.0), _record(cost=None), "missing"),
     ("latency_p50_s:0", _record(), _record(), "ok"),
 ])
 def test_gates_follow_each_figures_direction(gate, baseline, new, verdict):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness import index as index_module
+from harness.compute import machine_cores
 
 # No importorskip: the tests environment installs rvf[rag]; a missing package must fail here.
 from harness.errors import DataError, UsageError
@@ -41,9 +42,17 @@ def small_corpus(n: int = 24, tag: str = "") -> list[Document]:
 
 def test_index_built_once_then_reused_without_embedding(hr, monkeypatch):
     first = rag()
-    facts = first.prepare(hr, None, PrepareContext(seed=0)).facts
+    prepared = first.prepare(hr, None, PrepareContext(seed=0, hardware_usd_per_hour=0.36))
+    facts = prepared.facts
+    # The build is a start-up cost at the one hardware rate; the handbook holds no labels, the
+    # two worked examples do.
+    assert prepared.index.cpu_seconds == facts["cpu_seconds"] and not prepared.index.cache_hit
+    assert prepared.index.cost_usd == pytest.approx(
+        facts["cpu_seconds"] / 3600 * 0.36 / machine_cores())
+    assert prepared.labelled_examples == 2
     assert facts["index_cache_hit"] is False and facts["embedded_chunks"] == facts["n_chunks"] >= 50
     assert facts["build_seconds"] > 0 and facts["ann_recall_vs_exact"]["recall"] >= 0.95
+    assert 0 < facts["cpu_seconds"]  # what the build is priced by
     assert facts["ef_search"] >= IndexSpec().ef_search
 
     def no_corpus_embedding(self, texts, what="texts", progress=True):
@@ -51,8 +60,11 @@ def test_index_built_once_then_reused_without_embedding(hr, monkeypatch):
 
     monkeypatch.setattr(Embedder, "encode", no_corpus_embedding)
     second = rag(shots=0)
-    again = second.prepare(hr, None, PrepareContext(seed=0)).facts
+    reused = second.prepare(hr, None, PrepareContext(seed=0, hardware_usd_per_hour=0.36))
+    again = reused.facts
     assert again["index_cache_hit"] is True and again["embedded_chunks"] == 0
+    # A reused index cost what its build cost: the start-up cost is the same.
+    assert reused.index.cache_hit and reused.index.cost_usd == prepared.index.cost_usd
     assert again["key"] == facts["key"] and again["build_seconds"] == facts["build_seconds"]
 
 
@@ -164,8 +176,10 @@ def test_ticket_categorization_gets_labelled_neighbours():
 
     task = ticket_categorization(data="synthetic", n_train=150, n_test=10)
     strategy = rag(k=4)
-    facts = strategy.prepare(task, None, PrepareContext(seed=0)).facts
+    prepared = strategy.prepare(task, None, PrepareContext(seed=0))
+    facts = prepared.facts
     assert facts["mode"] == "few_shot" and facts["n_documents"] == 150
+    assert prepared.labelled_examples == 150  # every indexed train item is a labelled example
     train = {s.id: s for s in task.splits["train"]}
     planned = strategy.requests(task, task.splits["test"][:3])
     for (request, extra), sample in zip(planned, task.splits["test"][:3], strict=True):

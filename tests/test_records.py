@@ -9,6 +9,7 @@ import pytest
 from harness.errors import DataError
 from harness.publish import write_leaderboard
 from harness.records import (
+    SCHEMA_VERSION,
     CellRecord,
     Environment,
     ModelInfo,
@@ -19,7 +20,7 @@ from harness.records import (
     read_record,
     write_record,
 )
-from harness.types import Metric, TrainingInfo
+from harness.types import IndexInfo, Metric, TrainingInfo
 
 
 def make_record(key: str, strategy: str, f1: float | None, sha: str = "a" * 64) -> CellRecord:
@@ -61,15 +62,15 @@ def test_record_roundtrip_and_unknown_schema(tmp_path):
     path = write_record(tmp_path, rec, [{"sample_id": "s1"}])
     assert read_record(path) == rec
     data = json.loads(path.read_text())
-    data["schema_version"] = 3
+    data["schema_version"] = SCHEMA_VERSION + 1
     path.write_text(json.dumps(data))
-    with pytest.raises(DataError, match="schema_version 3"):
+    with pytest.raises(DataError, match=f"schema_version {SCHEMA_VERSION + 1}"):
         read_record(path)
 
 
 def test_every_record_field_is_documented():
     for model in (CellRecord, TaskInfo, StrategyInfo, ModelInfo, UsageInfo, Environment,
-                  TrainingInfo):
+                  TrainingInfo, IndexInfo):
         for name, field in model.model_fields.items():
             assert field.description or field.annotation in (TaskInfo, StrategyInfo, ModelInfo,
                                                              UsageInfo, Environment), (model, name)
@@ -87,7 +88,7 @@ def test_schema_1_records_migrate_on_read(tmp_path):
                if json.loads(p.read_text())["strategy"]["name"] == "lora")
     assert old["schema_version"] == 1 and "training" in old["prepare"]
     new = migrate(old)
-    assert new["schema_version"] == 2 and "training" not in new["prepare"]
+    assert new["schema_version"] == SCHEMA_VERSION and "training" not in new["prepare"]
     assert old["prepare"]["training"]["adapter_key"]  # the input is left as it was
     (tmp_path / "cells").mkdir()
     (tmp_path / "cells" / f"{old['cell_key']}.json").write_text(json.dumps(old))
@@ -100,6 +101,29 @@ def test_schema_1_records_migrate_on_read(tmp_path):
     assert rec.training.training_cost_usd == t["training_cost_usd"]
     assert rec.training.model_extra["loss_curve"] == t["loss_curve"]
     assert rec.model.file_bytes == old["prepare"]["backend"]["model_file_bytes"]
+
+
+def test_schema_2_records_gain_their_start_up_facts(tmp_path):
+    """An index build and the labelled examples that an older record kept in `prepare` become
+    the typed `index` (priced by its wall time at the default rate, and saying so) and
+    `labelled_examples`."""
+    from pathlib import Path
+
+    from harness.records import migrate
+
+    reference = Path(__file__).parent.parent / "results" / "reference" / "cells"
+    olds = [json.loads(p.read_text()) for p in sorted(reference.glob("*.json"))]
+    rag = next(o for o in olds if o["task"]["name"] == "ticket_categorization"
+               and o["strategy"]["name"] == "rag")
+    prompt = next(o for o in olds if o["strategy"]["name"] == "prompt")
+    new = migrate(rag)
+    seconds = rag["prepare"]["build_seconds"]
+    assert new["index"]["cost_usd"] == pytest.approx(seconds / 3600 * 0.10)
+    assert "wall" in new["index"]["cost_basis"] and "older rvf" in new["index"]["cost_basis"]
+    # few-shot rag retrieves from the labelled train split: all of it is labelled data
+    assert new["labelled_examples"] == rag["prepare"]["n_documents"] == 2400
+    assert migrate(prompt)["labelled_examples"] == len(prompt["prepare"]["few_shot_ids"]) == 5
+    assert "index" not in migrate(prompt)
 
 
 def test_atomic_write_leaves_old_content_on_failure(tmp_path):

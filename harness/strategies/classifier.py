@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.compute import Meter
 from harness.errors import UsageError
 from harness.index import DEFAULT_EMBEDDING_MODEL, Embedder
 from harness.records import atomic_write
@@ -73,14 +73,15 @@ class EmbeddingBackend:
         texts = [r.messages[-1]["content"] for r in requests]
         for start in range(0, len(texts), PREDICT_BATCH):
             batch = texts[start:start + PREDICT_BATCH]
-            began = time.perf_counter()
-            scores = self.embedder.encode(batch, progress=False) @ self.head["W"].T + self.head["b"]
-            elapsed = time.perf_counter() - began
+            with Meter() as used:
+                scores = self.embedder.encode(batch, progress=False) @ self.head["W"].T \
+                    + self.head["b"]
             for i, best in enumerate(scores.argmax(axis=1)):
                 yield start + i, Generation(
                     text=self.head["classes"][int(best)],
                     input_tokens=len(self.embedder.count_tokens(batch[i])), output_tokens=0,
-                    latency_s=elapsed, compute_s=elapsed / len(batch))
+                    latency_s=used.wall, compute_s=used.wall / len(batch),
+                    cpu_s=used.cpu / len(batch))
 
 
 def embed_backend(name: str = DEFAULT_EMBEDDING_MODEL) -> EmbeddingBackend:
@@ -112,17 +113,17 @@ class ClassifierStrategy:
             [backend.identity(), data_sha256(task, samples), self.C, seed,
              [s.id for s in task.splits.get("dev", [])]], sort_keys=True).encode()).hexdigest()[:16]
         path = ctx.cache("classifiers") / f"{key}.npz"
-        began, cache_hit = time.perf_counter(), path.exists()
+        cache_hit = path.exists()
         if not cache_hit:
             fit_and_save(task, backend.embedder, samples, self.C, seed, path)
-        head, training = load_head(path)
-        wall = training["wall_seconds"] if cache_hit else time.perf_counter() - began
-        rate = ctx.hardware_usd_per_hour
-        training.update(cache_hit=cache_hit, classifier_key=key, wall_seconds=round(wall, 2),
-                        hardware_usd_per_hour=rate,
-                        training_cost_usd=round(wall / 3600 * rate, 8))
+        head, training = load_head(path)  # the fit's own times, on a cache hit too
+        usd, basis = ctx.hardware.price(training.get("cpu_seconds"), training["wall_seconds"])
+        training.update(cache_hit=cache_hit, classifier_key=key,
+                        hardware_usd_per_hour=ctx.hardware_usd_per_hour,
+                        training_cost_usd=round(usd, 8), cost_basis=basis)
         return Prepared(backend.with_head({**head, "key": key}), training=TrainingInfo(
-            artifact=f"+ logistic regression {key[:8]}", **training))
+            artifact=f"+ logistic regression {key[:8]}", **training),
+            labelled_examples=len(samples))
 
     def requests(self, task: Task, samples: Sequence[Sample]
                  ) -> list[tuple[GenerationRequest, dict[str, Any]]]:
@@ -143,7 +144,7 @@ def fit_and_save(task: Task, embedder: Embedder, samples: list[Sample], C: str, 
     """Embed, choose C on dev (C=auto), refit on all `samples`, save the head as arrays."""
     from sklearn.linear_model import LogisticRegression
 
-    began = time.perf_counter()
+    meter = Meter()
     rare = sorted(label for label, n in Counter(s.target for s in samples).items() if n == 1)
     if rare:
         print(f"warning: classifier: {len(rare)} label(s) have a single train example "
@@ -174,8 +175,9 @@ def fit_and_save(task: Task, embedder: Embedder, samples: list[Sample], C: str, 
     training = {"kind": "logistic regression on sentence embeddings", "C": chosen,
                 "C_searched": list(C_GRID) if C == "auto" else None, "dev_accuracy": dev_accuracy,
                 "train_examples": len(samples), "classes": len(model.classes_),
-                "single_example_labels": len(rare), "embedded_texts": len(samples),
-                "wall_seconds": round(time.perf_counter() - began, 2)}
+                "single_example_labels": len(rare), "embedded_texts": len(samples)}
+    meter.stop()
+    training.update(wall_seconds=round(meter.wall, 2), cpu_seconds=round(meter.cpu, 2))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, W=W.astype(np.float32), b=b.astype(np.float32),

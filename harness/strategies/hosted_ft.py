@@ -324,7 +324,7 @@ class HostedFTStrategy:
         # JSON mode off: the model learned to answer these turns with the bare answer, and a
         # JSON instruction would ask it something it was not trained on.
         return Prepared(backend.serving(job["fine_tuned_model"], json_mode="off"),
-                        training=training)
+                        training=training, labelled_examples=training.train_examples)
 
     def requests(self, task: Task, samples: Sequence[Sample]
                  ) -> list[tuple[GenerationRequest, dict[str, Any]]]:

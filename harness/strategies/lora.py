@@ -172,13 +172,14 @@ class LoraStrategy:
         if record is None:
             record, cache_hit = self._train_locked(task, trainer, samples, config, root, key)
         self.adapter_dir = final
-        rate = ctx.hardware_usd_per_hour
+        usd, basis = ctx.hardware.price(record.get("cpu_seconds"), record["wall_seconds"])
         training = TrainingInfo(
             kind="lora adapter", artifact=f"+ LoRA {key[:8]}", **record, cache_hit=cache_hit,
             adapter_key=key, adapter_dir=str(final), trained_model=trainer.spec,
-            train_size_requested=self.train_size, hardware_usd_per_hour=rate,
-            training_cost_usd=round(record["wall_seconds"] / 3600 * rate, 6))
-        return Prepared(backend.with_adapter(final), training=training)
+            train_size_requested=self.train_size, hardware_usd_per_hour=ctx.hardware_usd_per_hour,
+            training_cost_usd=round(usd, 6), cost_basis=basis)
+        return Prepared(backend.with_adapter(final), training=training,
+                        labelled_examples=training.train_examples)
 
     def _train_locked(self, task: Task, backend: Any, samples: list[Sample], config: TrainConfig,
                       root: Path, key: str) -> tuple[dict[str, Any], bool]:
@@ -270,8 +271,9 @@ def train_adapter(task: Task, backend: Any, samples: list[Sample], config: Train
     from rich.progress import TextColumn
 
     from harness.backends.hf import HFBackend
+    from harness.compute import peak_rss_bytes
     from harness.progress import progress_bar
-    from harness.training import is_out_of_memory, oom_error, peak_rss_bytes, train
+    from harness.training import is_out_of_memory, oom_error, train
 
     try:
         from peft import LoraConfig, get_peft_model
@@ -314,7 +316,8 @@ def training_facts(backend: Any, model: Any, state: TrainState, examples: Sequen
         "base_model": backend.spec, "trainable_params": trainable, "total_params": total,
         "train_examples": len(examples), "examples_seen": state.examples_seen,
         "steps": state.step, "epochs": round(state.examples_seen / len(examples), 4),
-        "wall_seconds": round(state.wall_seconds, 3), "tokens_trained": state.tokens_trained,
+        "wall_seconds": round(state.wall_seconds, 3), "cpu_seconds": round(state.cpu_seconds, 3),
+        "tokens_trained": state.tokens_trained,
         "peak_rss_bytes": peak_rss, "loss_curve": state.loss_curve,
         "final_train_loss": state.loss_curve[-1]["loss"] if state.loss_curve else None,
         "device": device, "dtype": dtype, "max_seq_len": seq_len,

@@ -58,7 +58,8 @@ class PromptStrategy:
             raise UsageError(f"prompt: k={self.k} few-shot examples but task {task.name!r} has "
                              f"{len(train)} train samples")
         self.examples = random.Random(ctx.seed).sample(list(train), self.k)
-        return Prepared(backend, {"few_shot_ids": [ex.id for ex in self.examples]})
+        return Prepared(backend, {"few_shot_ids": [ex.id for ex in self.examples]},
+                        labelled_examples=self.k)
 
     def requests(self, task: Task, samples: Sequence[Sample]
                  ) -> list[tuple[GenerationRequest, dict[str, Any]]]:

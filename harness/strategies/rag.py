@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.compute import HardwareRate
 from harness.errors import UsageError
 from harness.index import (
     DEFAULT_EMBEDDING_MODEL,
@@ -43,6 +44,7 @@ from harness.types import (
     Backend,
     Document,
     GenerationRequest,
+    IndexInfo,
     Message,
     ModelRole,
     PrepareContext,
@@ -100,8 +102,10 @@ class RagStrategy:
         self.index, facts = open_or_build(docs, self.embedder, self.spec, where=where,
                                           root=ctx.cache("indexes"))
         extra: dict[str, Any] = {}
-        if self.mode == "few_shot":
+        labelled = self.shots
+        if self.mode == "few_shot":  # the index holds the labelled train items
             self.train_by_id = {s.id: s for s in task.splits.get("train", [])}
+            labelled = len(self.train_by_id)
         elif self.shots:
             train = list(task.splits.get("train", []))
             if self.shots > len(train):
@@ -114,7 +118,8 @@ class RagStrategy:
                 self.demos.append({"role": "assistant", "content": task.format_answer(ex)})
             extra["few_shot_ids"] = [ex.id for ex in picks]
         return Prepared(backend, {"mode": self.mode, "k": self.k, "shots": self.shots, **extra,
-                                  **facts})
+                                  **facts}, index=index_info(facts, ctx.hardware),
+                        labelled_examples=labelled)
 
     def retrieve(self, task: Task, samples: Sequence[Sample]) -> list[list[Hit]]:
         if self.embedder is None or self.index is None:
@@ -176,3 +181,11 @@ def rag(k: int = 5, shots: int = 2, chunk_size: int = 200, chunk_overlap: int = 
     spec = IndexSpec(chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                      construction_ef=construction_ef, M=M, ef_search=ef_search)
     return RagStrategy(k=k, shots=shots, spec=spec, embedding_model=embedding_model)
+
+
+def index_info(facts: dict[str, Any], hardware: HardwareRate) -> IndexInfo:
+    """The index build as a start-up cost, priced at the one hardware rate (an index built by an
+    older rvf has no CPU time: it is priced by its wall time, and says so)."""
+    usd, basis = hardware.price(facts.get("cpu_seconds"), facts.get("build_seconds"))
+    return IndexInfo(build_seconds=facts.get("build_seconds"), cpu_seconds=facts.get("cpu_seconds"),
+                     cost_usd=usd, cost_basis=basis, cache_hit=bool(facts.get("index_cache_hit")))
