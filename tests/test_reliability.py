@@ -26,12 +26,13 @@ from harness.errors import DataError
 RVF = [sys.executable, "-m", "harness"]
 
 # Fields that legitimately differ between two computations of the same cell: when and where it
-# ran, how long it took (and so its compute-time cost), and how much came from the cache.
+# ran, how long it took and how much CPU it used (and so its compute-time cost), the machine's
+# load, and how much came from the cache.
 VOLATILE_RECORD = {"created_at", "environment", "cost_usd", "cost_per_1k_queries_usd",
                    "cost_basis"}
 VOLATILE_USAGE = {"latency_p50_s", "latency_p95_s", "wall_seconds", "peak_rss_mb",
-                  "model_calls", "cache_hits"}
-VOLATILE_PREDICTION = {"latency_s", "compute_s", "cached"}
+                  "cpu_seconds", "load_avg_start", "load_avg_end", "model_calls", "cache_hits"}
+VOLATILE_PREDICTION = {"latency_s", "compute_s", "cpu_s", "cached"}
 
 
 def run_env(cache: Path, **extra: str) -> dict[str, str]:
