@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.errors import DataError
 from harness.types import Backend, Generation, GenerationRequest
 
 _SCHEMA = """
@@ -53,13 +55,18 @@ class RequestCache:
     """A persistent map from request key to generation."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=60000")
-        self._db.execute(_SCHEMA)
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout=60000")
+            self._use_wal()
+            self._db.execute(_SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if _is_busy(exc):
+                raise
+            raise self.unusable(exc) from None
         for name, decl in _ADDED_COLUMNS.items():
             if name not in have:
                 try:
@@ -67,31 +74,71 @@ class RequestCache:
                 except sqlite3.OperationalError:  # another process added it first
                     pass
 
+    def _use_wal(self) -> None:
+        """Switch to WAL. Two runs opening a new cache file at the same moment race for the
+        exclusive lock this takes, and SQLite answers "locked" at once instead of waiting for the
+        busy timeout: wait and try again."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05 + random.random() * 0.1)
+
+    def unusable(self, exc: Exception) -> DataError:
+        """The error for a cache file SQLite cannot use; finished records are never at risk."""
+        return DataError(
+            f"request cache {self.path}: {exc} ({type(exc).__name__}). Move or delete that file "
+            "(answers it held are computed again), point RVF_REQUEST_CACHE elsewhere, or run "
+            "with --no-cache")
+
     def get_many(self, keys: Sequence[str]) -> dict[str, Generation]:
         found: dict[str, Generation] = {}
-        for start in range(0, len(keys), 500):
-            chunk = list(keys[start:start + 500])
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                "SELECT key, text, input_tokens, output_tokens, latency_s, cached_input_tokens, "
-                f"compute_s, cpu_s, meta FROM generations WHERE key IN ({marks})", chunk)
-            for key, text, tin, tout, lat, tcached, compute, cpu, meta in rows:
-                found[key] = Generation(text, tin, tout, lat, cached=True, cached_input_tokens=tcached,
-                                        compute_s=compute, cpu_s=cpu, meta=json.loads(meta))
+        try:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    "SELECT key, text, input_tokens, output_tokens, latency_s, cached_input_tokens, "
+                    f"compute_s, cpu_s, meta FROM generations WHERE key IN ({marks})", chunk)
+                for key, text, tin, tout, lat, tcached, compute, cpu, meta in rows:
+                    found[key] = Generation(text, tin, tout, lat, cached=True,
+                                            cached_input_tokens=tcached, compute_s=compute,
+                                            cpu_s=cpu, meta=json.loads(meta))
+        except sqlite3.DatabaseError as exc:  # a file damaged after it was opened
+            if _is_busy(exc):
+                raise
+            raise self.unusable(exc) from None
         return found
 
     def put(self, key: str, model: str, gen: Generation) -> None:
         if gen.error is not None:
             return
-        self._db.execute(
-            "INSERT OR REPLACE INTO generations (key, model, text, input_tokens, output_tokens, "
-            "latency_s, created, cached_input_tokens, compute_s, cpu_s, meta) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, model, gen.text, gen.input_tokens, gen.output_tokens, gen.latency_s, time.time(),
-             gen.cached_input_tokens, gen.compute_s, gen.cpu_s, canonical_json(gen.meta)))
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO generations (key, model, text, input_tokens, "
+                "output_tokens, latency_s, created, cached_input_tokens, compute_s, cpu_s, meta) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, model, gen.text, gen.input_tokens, gen.output_tokens, gen.latency_s,
+                 time.time(), gen.cached_input_tokens, gen.compute_s, gen.cpu_s,
+                 canonical_json(gen.meta)))
+        except sqlite3.DatabaseError as exc:
+            if _is_busy(exc):
+                raise
+            raise self.unusable(exc) from None
 
     def close(self) -> None:
         self._db.close()
+
+
+def _is_busy(exc: Exception) -> bool:
+    """Another process holding the file past the busy timeout: not damage, so no advice to
+    delete it."""
+    return isinstance(exc, sqlite3.Error) and exc.sqlite_errorname in ("SQLITE_BUSY",
+                                                                        "SQLITE_LOCKED")
 
 
 @dataclass

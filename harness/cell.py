@@ -14,6 +14,7 @@ skips every cell whose record exists: that is resume.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import itertools
 from collections.abc import Sequence
@@ -161,6 +162,42 @@ def make_backend(registry: Registry, model: str, args: dict[str, str]) -> Backen
     return registry.make("backend", prefix, {"name": rest, **picked})
 
 
+def check_scopes(registry: Registry, kind: str, scoped: dict[str, dict[str, str]],
+                 planned: Sequence[str], option: str) -> None:
+    """Every `NAME.k=v` must name a task (or strategy) of this run.
+
+    A scope that matches nothing would otherwise be dropped, and the run would score the wrong
+    data or use a default the user meant to change, and still exit 0.
+    """
+    for scope, pairs in scoped.items():
+        if not scope or scope in planned:
+            continue
+        given = f"{option} {scope}.{next(iter(pairs))}=..."  # the value may be a secret
+        known = [e.name for e in registry.entries(kind)]
+        if scope in known:
+            raise UsageError(f"{given}: {kind} {scope!r} is not in this run (this run's "
+                             f"{kind}s: {', '.join(planned)}); add --{kind} {scope} or drop it")
+        close = difflib.get_close_matches(scope, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; {kind}s: {', '.join(known)}"
+        raise UsageError(f"{given}: no {kind} named {scope!r}{hint}")
+
+
+def check_backend_scopes(registry: Registry, backend_args: dict[str, str]) -> None:
+    """Every `PREFIX.k=v` backend argument must name a backend prefix (`openai.base_url`).
+
+    Unlike tasks, a known prefix that no planned model uses is allowed: `--base-url` and a
+    judge's backend are set for models outside the plan's `--model` list.
+    """
+    known = [e.name for e in registry.entries("backend")]
+    for key in backend_args:
+        prefix, dot, _ = key.partition(".")
+        if dot and prefix not in known:
+            close = difflib.get_close_matches(prefix, known, n=3, cutoff=0.5)
+            hint = (f"; did you mean {', '.join(close)}?" if close
+                    else f"; backends: {', '.join(known)}")
+            raise UsageError(f"--backend-arg {key}=...: no backend named {prefix!r}{hint}")
+
+
 def models_for(strategy: Strategy, models: Sequence[str], small_models: Sequence[str]
                ) -> Sequence[str]:
     """The models a strategy runs on, by its declared role."""
@@ -182,6 +219,9 @@ def plan(registry: Registry, tasks: Sequence[str], strategies: Sequence[str], mo
     `*_args` map a task or strategy name to its arguments ('' = arguments for all of them).
     Each strategy's `model_role` says which models it runs on (`models_for`).
     """
+    check_scopes(registry, "task", task_args, tasks, "--task-arg")
+    check_scopes(registry, "strategy", strategy_args, strategies, "--strategy-arg")
+    check_backend_scopes(registry, backend_args)
     cells = []
     for task in tasks:
         targs = registry.normalized_args("task", task, {**task_args.get("", {}),

@@ -6,6 +6,7 @@ run failed; 130 interrupted (finished cells and cached answers are kept: re-run 
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -31,8 +32,10 @@ def _parse_kv(pairs: tuple[str, ...], option: str) -> dict[str, dict[str, str]]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UsageError(f"{option} expects key=value, got {pair!r}")
+            raise UsageError(f"{option} expects [NAME.]KEY=VALUE, got {pair!r}")
         scope, dot, name = key.rpartition(".")
+        if dot and not (scope and name):
+            raise UsageError(f"{option} expects [NAME.]KEY=VALUE, got {key!r}=...")
         out.setdefault(scope if dot else "", {})[name if dot else key] = value
     return out
 
@@ -355,11 +358,14 @@ def audit(tasks: tuple[str, ...], task_args: tuple[str, ...], split: str) -> Non
     """Leakage audit: exact and near duplicates between a task's test split and train (and, for
     free-text tasks with a corpus, answers found verbatim in it). Runs no model."""
     from harness.audit import MEASURE, NEAR, SIMILAR, audit_task
+    from harness.cell import check_scopes
 
     registry = _registry()
     kv = _parse_kv(task_args, "--task-arg")
+    tasks = tasks or (DEFAULT_TASK,)
+    check_scopes(registry, "task", kv, tasks, "--task-arg")
     out = Console()
-    for name in tasks or (DEFAULT_TASK,):
+    for name in tasks:
         task = registry.make("task", name, {**kv.get("", {}), **kv.get(name, {})})
         if split not in task.splits:
             raise UsageError(f"task {name!r} has no {split!r} split (it has "
@@ -412,11 +418,19 @@ def _registry():
     return registry
 
 
+RESUME_LINE = ("[yellow]interrupted:[/] finished cells and cached answers are kept; run the same "
+               "command again to resume")
+
+
 def main() -> None:
+    # A shell that starts a job with `&` non-interactively sets SIGINT to "ignore", and Python
+    # keeps that: rvf could then not be interrupted (kill -INT, Ctrl-C after `fg`).
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         rc = cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        console.print("[yellow]interrupted[/]")
+    except click.exceptions.Abort:  # click's name for a KeyboardInterrupt inside a command
+        console.print(RESUME_LINE)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
@@ -425,8 +439,7 @@ def main() -> None:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(2)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted:[/] finished cells and cached answers are kept; "
-                      "run the same command again to resume")
+        console.print(RESUME_LINE)
         sys.exit(130)
     except RvfError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")

@@ -24,7 +24,18 @@ DEFAULT_MAX_ERROR_RATE = 0.02
 
 
 class CellFailed(RvfError):
-    """Too many samples of a cell failed to generate; its answers so far stay in the cache."""
+    """Too many samples of a cell failed to generate; its answers so far stay in the cache.
+
+    `model_calls` is what the cell sent before it failed, so the run's summary counts it. It is
+    one of `args`, so the error survives pickling (a Ray worker sends it to the driver).
+    """
+
+    def __init__(self, message: str, model_calls: int = 0) -> None:
+        super().__init__(message, model_calls)
+        self.model_calls = model_calls
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class CellMismatch(RvfError):

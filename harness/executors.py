@@ -37,7 +37,6 @@ from harness.runner import (
     RunOptions,
     RunSummary,
     compute_cell,
-    describe_failure,
     stops_the_run,
 )
 
@@ -171,7 +170,7 @@ def collect(ray: Any, pending: dict[Any, Cell], results: Path, summary: RunSumma
             cause = unwrap(ray, exc)
             if stops_the_run(cause):
                 raise cause from None
-            summary.failed.append((cell, describe_failure(cause)))
+            summary.fail(cell, cause)
             console.print(f"[red]failed[/] {cell.label} {count}")
             continue
         summary.add(result.record)

@@ -278,4 +278,11 @@ def render(records: list[CellRecord], skipped: list[str] | None = None,
                      ["", "</details>", ""]
     if skipped:
         lines += ["## Left out", ""] + [f"- {s}" for s in skipped] + [""]
-    return "\n".join(lines)
+    return "\n".join(one_line(line) for line in lines)
+
+
+def one_line(text: str) -> str:
+    """Each entry of `lines` is one markdown line. Record fields (a model spec, a task name, a
+    data path in a message) are not trusted to be: a line break inside one would start a line
+    of its own, such as a heading."""
+    return " ".join(part for part in text.splitlines() if part)

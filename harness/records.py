@@ -164,10 +164,15 @@ def sample_ids_sha256(ids: Iterable[str]) -> str:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename: readers see old or new, never half."""
+    """Write via a temp file in the same folder and rename: readers see old or new, never half.
+
+    The file gets the mode a plain `open()` would give it (0666 less the umask), not mkstemp's
+    0600, so a CI artefact step or another user can read records and leaderboards like plots.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -176,6 +181,20 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux); elsewhere set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def cells_dir(results: Path) -> Path:
@@ -192,16 +211,51 @@ def write_record(results: Path, record: CellRecord, predictions: list[dict[str, 
     return path
 
 
+# What to do about a damaged record or predictions file: the answers are in the request cache.
+RECOMPUTE_HINT = ("delete it and re-run the same command (the answers come from the request "
+                  "cache), or re-run with --force")
+
+
 def read_record(path: Path) -> CellRecord:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: unreadable cell record ({exc})") from None
+        raise DataError(f"{path}: unreadable cell record ({exc}); {RECOMPUTE_HINT}") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
     if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
         raise DataError(f"{path}: cell record schema_version {version!r}; this rvf reads "
                         f"1 to {SCHEMA_VERSION}")
-    return CellRecord.model_validate(migrate(data))
+    try:
+        record = CellRecord.model_validate(migrate(data))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: invalid cell record ({str(exc).splitlines()[0]}); "
+                        f"{RECOMPUTE_HINT}") from None
+    name = record.predictions_file
+    if Path(name).name != name or name.startswith("."):
+        raise DataError(f"{path}: predictions_file {name!r} is not a file name in {path.parent}")
+    return record
+
+
+def predictions_problem(results: Path, record: CellRecord) -> str | None:
+    """What is wrong with a record's predictions file, or None when it is whole: one JSON row
+    per sample (answered or failed), so a file cut short by a crash or a copy is caught before
+    paired tests run on the rows that remain."""
+    path = cells_dir(results) / record.predictions_file
+    want = record.task.n + record.usage.errors
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        return f"{path}: cannot read the predictions file ({exc.strerror or exc})"
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            return f"{path}, line {number}: not a JSON row (the file is damaged)"
+        if not isinstance(row, dict) or "sample_id" not in row:
+            return f"{path}, line {number}: no sample_id"
+    if len(lines) != want:
+        return f"{path}: {len(lines)} rows, its record says {want} (truncated?)"
+    return None
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
@@ -274,9 +328,15 @@ def read_records(results: Path) -> tuple[list[CellRecord], list[str]]:
     records, skipped = [], []
     for path in sorted(cells_dir(results).glob("*.json")):
         try:
-            records.append(read_record(path))
+            record = read_record(path)
         except (DataError, ValueError) as exc:
             skipped.append(str(exc).splitlines()[0])
+            continue
+        problem = predictions_problem(results, record)
+        if problem:
+            skipped.append(f"{problem}; its record {path.name} is left out: {RECOMPUTE_HINT}")
+        else:
+            records.append(record)
     return records, skipped
 
 

@@ -29,6 +29,7 @@ from typing import Protocol
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 from harness import constrain
 from harness.audit import audit_task, novelty_breakdown
@@ -53,6 +54,7 @@ from harness.records import (
     UsageInfo,
     cells_dir,
     environment,
+    predictions_problem,
     read_record,
     sample_ids_sha256,
     write_record,
@@ -82,12 +84,18 @@ class RunSummary:
     finished: list[CellRecord] = field(default_factory=list)  # computed in this run
     reused: list[CellRecord] = field(default_factory=list)  # record already on disk
     failed: list[tuple[Cell, str]] = field(default_factory=list)
-    model_calls: int = 0
+    model_calls: int = 0  # sent by this run: finished cells and cells that failed after sending
 
     def add(self, record: CellRecord) -> None:
         """A cell computed in this run."""
         self.finished.append(record)
         self.model_calls += record.usage.model_calls
+
+    def fail(self, cell: Cell, exc: BaseException) -> None:
+        """A cell that failed; the calls it sent before failing still count."""
+        self.failed.append((cell, describe_failure(exc)))
+        if isinstance(exc, CellFailed):
+            self.model_calls += exc.model_calls
 
 
 @dataclass
@@ -151,7 +159,7 @@ def compute_cell(cell: Cell, options: RunOptions, cache: RequestCache | None,
         advance(1)
     predictions = [Prediction.of(task, s, g or Generation(error="no generation returned"), extra)
                    for s, (_, extra), g in zip(samples, planned, gens, strict=True)]
-    check_error_rate(predictions, options.max_error_rate)
+    check_error_rate(predictions, options.max_error_rate, backend.stats.model_calls)
     if constraint is not None:
         cached_free = [g.text if g else None for g in backend.peek(free)]
         decoding |= constrain.compare_unconstrained(
@@ -164,12 +172,14 @@ def compute_cell(cell: Cell, options: RunOptions, cache: RequestCache | None,
     return CellResult(record, [p.row() for p in predictions])
 
 
-def check_error_rate(predictions: Sequence[Prediction], max_error_rate: float) -> None:
+def check_error_rate(predictions: Sequence[Prediction], max_error_rate: float,
+                     model_calls: int = 0) -> None:
     failed = [p for p in predictions if p.error is not None]
     if predictions and len(failed) / len(predictions) > max_error_rate:
         raise CellFailed(f"{len(failed)} of {len(predictions)} samples failed to generate (max "
                          f"error rate {max_error_rate:g}); first error: {failed[0].error}. "
-                         "Answers that succeeded are cached: re-run to retry only the failed ones")
+                         "Answers that succeeded are cached: re-run to retry only the failed ones",
+                         model_calls)
 
 
 def score_cell(cell: Cell, predictions: Sequence[Prediction]) -> dict[str, Metric]:
@@ -247,20 +257,29 @@ def assemble_record(cell: Cell, prepared: Prepared, predictions: Sequence[Predic
 # -- which cells run, and the local executor --------------------------------------------------------
 
 def check_results_writable(results: Path) -> None:
-    """Fail before any compute when the results dir cannot take records (exit 2, naming it).
+    """Fail before any compute when a run's outputs cannot be written (exit 2, naming the folder).
 
-    Creates `<results>/cells` and a throw-away file in it: a read-only folder, a path under a
-    regular file or a full disk show up here instead of after an hour of generation.
+    Probes every folder a run writes: the results dir (LEADERBOARD.md), `cells/` (records) and
+    `plots/`. A read-only folder, a path under a regular file or a full disk show up here
+    instead of after an hour of generation. Folders made only for the probe are removed again,
+    so a run that stops on a later usage error leaves no empty folders behind.
     """
-    folder = cells_dir(results)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise UsageError(f"cannot write cell records under {folder}: "
-                         f"{exc.strerror or exc} ({type(exc).__name__})") from None
+    for folder in (results, cells_dir(results), results / "plots"):
+        made = [p for p in (folder, *folder.parents) if not p.exists()]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise UsageError(f"cannot write the run's outputs under {folder}: "
+                             f"{exc.strerror or exc} ({type(exc).__name__})") from None
+        finally:
+            for path in made:  # deepest first
+                try:
+                    path.rmdir()
+                except OSError:
+                    break
 
 
 def cells_to_run(cells: Sequence[Cell], results: Path, summary: RunSummary, console: Console,
@@ -269,18 +288,24 @@ def cells_to_run(cells: Sequence[Cell], results: Path, summary: RunSummary, cons
 
     A complete record (no failed samples) is reused and added to `summary.reused`. A record with
     failed samples is not complete: the cell runs again, its good answers come from the request
-    cache, and only the failed samples go to the model.
+    cache, and only the failed samples go to the model. A record whose predictions file is
+    damaged (cut short, not JSON) is recomputed the same way, from the cache.
     """
     todo = []
     for cell in cells:
         path = cells_dir(results) / f"{cell.key}.json"
         if path.exists() and not force:
             previous = read_record(path)
-            if previous.usage.errors == 0:
+            damaged = predictions_problem(results, previous)
+            if damaged:
+                console.print(f"[yellow]recomputing[/] {escape(cell.label)}: {escape(damaged)}")
+            elif previous.usage.errors == 0:
                 summary.reused.append(previous)
                 console.print(f"[dim]reused[/] {cell.label} [dim]({path.name})[/]")
                 continue
-            console.print(f"retrying the {previous.usage.errors} failed samples of {cell.label}")
+            else:
+                console.print(f"retrying the {previous.usage.errors} failed samples of "
+                              f"{cell.label}")
         todo.append(cell)
     return todo
 
@@ -326,7 +351,7 @@ class LocalExecutor:
         except Exception as exc:  # noqa: BLE001 - one failing cell must not sink the plan
             if stops_the_run(exc):
                 raise
-            summary.failed.append((cell, describe_failure(exc)))
+            summary.fail(cell, exc)
             return "[red]failed[/]"
         summary.add(result.record)
         return "[green]done[/]"

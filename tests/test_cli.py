@@ -71,11 +71,23 @@ def test_run_then_rerun_makes_no_model_calls(tmp_path):
     (["--strategy-arg", "kk=3"], "has no argument 'kk'; did you mean k"),
     (["--task-arg", "data=/nonexistent/dir"], "does not exist"),
     (["--limit", "0"], "--limit"),
+    # A scope that names nothing in the run used to be dropped: the wrong data, exit 0.
+    (["--task-arg", "ticket_categorisation.data=/x"],
+     "no task named 'ticket_categorisation'; did you mean ticket_categorization"),
+    (["--strategy-arg", "promt.k=1"], "no strategy named 'promt'; did you mean prompt"),
+    (["--strategy-arg", "rag.k=1"], "strategy 'rag' is not in this run"),
+    (["--task-arg", "../../x=1"], "no task named '../.'"),
+    (["--task-arg", "ticket_categorization.=1"], "expects [NAME.]KEY=VALUE"),
+    (["--backend-arg", "opnai.base_url=http://127.0.0.1:9"], "no backend named 'opnai'"),
+    # Found after the results dir was probed: no empty cells/ is left behind.
+    (["--task", "hr_policy_qa", "--constrain", "labels"], "hr_policy_qa"),
 ])
 def test_bad_usage_exits_2(tmp_path, args, message):
     done = rvf("run", "--results", str(tmp_path), *args)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "cells").exists()
 
 
 def test_malformed_data_file_exits_2_naming_file_and_line(tmp_path):

@@ -265,8 +265,16 @@ def test_leaderboard_is_current_until_a_record_changes(tmp_path: Path) -> None:
     path, _, _ = write_leaderboard(tmp_path, plots=False)
     assert leaderboard_is_current(tmp_path)
     record = tmp_path / "cells" / "prm.json"
-    later = path.stat().st_mtime + 5
-    os.utime(record, (later, later))  # a record written after the board
+    record.write_text(record.read_text().replace('"seed": 0', '"seed": 1'))
+    assert not leaderboard_is_current(tmp_path)  # a record rewritten
+    write_leaderboard(tmp_path, plots=False)
+    assert leaderboard_is_current(tmp_path)
+
+    # A concurrent run's record that is older than the board, as when two runs finish together:
+    # modification times would call the board current, but it lacks the row.
+    add(tmp_path, "rag", "rag", 0.70, set(range(70)), cost_per_1k=3.0)
+    earlier = path.stat().st_mtime - 5
+    os.utime(tmp_path / "cells" / "rag.json", (earlier, earlier))
     assert not leaderboard_is_current(tmp_path)
 
 
@@ -335,3 +343,14 @@ def test_summary_names_the_classifier_when_it_matches_the_best_llm_row(tmp_path:
         model="embed/all-MiniLM-L6-v2")
     assert "is above the best LLM row, #2 prompt / openai/big (0.800)" in \
         write_leaderboard(tmp_path)[0].read_text()
+
+
+def test_line_breaks_in_record_fields_cannot_add_markdown_lines(tmp_path: Path) -> None:
+    """A crafted model spec used to add its own heading to LEADERBOARD.md."""
+    add(tmp_path, "prm", "prompt", 0.80, set(range(80)), cost_per_1k=2.0,
+        model="openai/big\n\n# injected heading\r\n| fake | row |")
+    text, _, _ = write_leaderboard(tmp_path, plots=False)
+    lines = text.read_text().splitlines()
+    assert [line for line in lines if line.startswith("# ")] == ["# rvf leaderboard"]
+    assert not any(line.startswith("| fake") for line in lines)
+    assert any("openai/big # injected heading" in line for line in lines)

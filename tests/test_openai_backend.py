@@ -143,6 +143,33 @@ def test_dead_url_names_the_url(tmp_path: Path) -> None:
     assert url in done.stderr and "cannot reach" in done.stderr
 
 
+def test_endpoint_that_never_answers_fails_on_the_preflight_timeout(tmp_path: Path) -> None:
+    """The kernel accepts the connection (a listening socket nobody reads); no HTTP reply ever
+    comes. At the defaults this took 65-180 s and said `(APITimeoutError: )`."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+        done = rvf("--limit", "5", "--model", "openai/m", "--base-url", url, tmp=tmp_path)
+    assert done.returncode == 2, done.stderr
+    said = " ".join(done.stderr.split())  # rich wraps long lines
+    assert url in said and "GET /models got no answer within 10 s" in said
+    assert "--backend-arg openai.preflight_timeout_s=S" in said
+
+
+def test_first_chat_request_that_times_out_stops_the_run(tmp_path: Path) -> None:
+    """/models answers, every chat request stalls: the first timeout says which timeout fired and
+    how to raise it, instead of retrying for the whole total budget."""
+    with FaultServer(lambda n, body: "stall", stall_s=20) as server:
+        done = rvf("--limit", "5", "--model", "openai/m", "--base-url", server.url,
+                   *fast_retries(), tmp=tmp_path)
+    assert done.returncode == 2, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "the first chat request" in said and "got no answer within 3 s" in said
+    assert "--backend-arg openai.attempt_timeout_s=S" in said
+    assert server.chat_requests <= 5  # the requests in flight, none retried
+
+
 def test_no_key_and_no_base_url_names_both_variables(tmp_path: Path) -> None:
     done = rvf("--limit", "5", "--model", "openai/gpt-4o-mini", tmp=tmp_path, key=None)
     assert done.returncode == 2
@@ -192,6 +219,8 @@ def test_cell_fails_above_the_max_error_rate(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "10 of 40 samples failed" in done.stderr and "re-run" in done.stderr
     assert read_records(tmp_path / "results") == ([], [])  # no record for a failed cell
+    # The failed cell's requests count in the run's summary (it used to say 0).
+    assert server.chat_requests == 40 and "model calls: 40;" in done.stderr
 
 
 def test_endpoint_without_json_mode_falls_back_to_text(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -41,10 +42,14 @@ def make_record(key: str, strategy: str, f1: float | None, sha: str = "a" * 64) 
         predictions_file=f"{key}.predictions.jsonl")
 
 
+# One prediction row per sample of `make_record`'s n = 100.
+ROWS = [{"sample_id": f"s{i:03d}"} for i in range(100)]
+
+
 def test_leaderboard_ranks_by_primary_metric_and_separates_datasets(tmp_path):
     for rec in (make_record("k1", "prompt", 0.30), make_record("k2", "lora", 0.70),
                 make_record("k3", "rag", None), make_record("k4", "prompt", 0.9, sha="b" * 64)):
-        write_record(tmp_path, rec, [{"sample_id": "s1"}])
+        write_record(tmp_path, rec, ROWS)
     (tmp_path / "cells" / "broken.json").write_text('{"schema_version": 99}')
     path, rows, skipped = write_leaderboard(tmp_path)
     text = path.read_text()
@@ -59,7 +64,7 @@ def test_leaderboard_ranks_by_primary_metric_and_separates_datasets(tmp_path):
 
 def test_record_roundtrip_and_unknown_schema(tmp_path):
     rec = make_record("k1", "prompt", 0.3)
-    path = write_record(tmp_path, rec, [{"sample_id": "s1"}])
+    path = write_record(tmp_path, rec, ROWS)
     assert read_record(path) == rec
     data = json.loads(path.read_text())
     data["schema_version"] = SCHEMA_VERSION + 1
@@ -92,6 +97,8 @@ def test_schema_1_records_migrate_on_read(tmp_path):
     assert old["prepare"]["training"]["adapter_key"]  # the input is left as it was
     (tmp_path / "cells").mkdir()
     (tmp_path / "cells" / f"{old['cell_key']}.json").write_text(json.dumps(old))
+    predictions = old["predictions_file"]
+    (tmp_path / "cells" / predictions).write_bytes((reference / predictions).read_bytes())
     [rec], skipped = read_records(tmp_path)
     assert not skipped
     t = old["prepare"]["training"]
@@ -124,6 +131,35 @@ def test_schema_2_records_gain_their_start_up_facts(tmp_path):
     assert new["labelled_examples"] == rag["prepare"]["n_documents"] == 2400
     assert migrate(prompt)["labelled_examples"] == len(prompt["prepare"]["few_shot_ids"]) == 5
     assert "index" not in migrate(prompt)
+
+
+def test_a_record_whose_predictions_are_cut_short_is_left_out_naming_the_file(tmp_path):
+    from harness.records import read_records
+
+    write_record(tmp_path, make_record("k1", "prompt", 0.3), ROWS)
+    write_record(tmp_path, make_record("k2", "prompt", 0.4), ROWS[:60])
+    (tmp_path / "cells" / "k3.json").write_text("{}")  # not a record at all
+    write_record(tmp_path, make_record("k4", "prompt", 0.5), ROWS)
+    with (tmp_path / "cells" / "k4.predictions.jsonl").open("a") as fh:
+        fh.write('{"sample_id": "s100", "raw": "cut off mid-wr')
+    records, skipped = read_records(tmp_path)
+    assert [r.cell_key for r in records] == ["k1"]
+    assert "k2.predictions.jsonl: 60 rows, its record says 100 (truncated?)" in skipped[0]
+    assert "k3.json: cell record schema_version None" in skipped[1]
+    assert "k4.predictions.jsonl, line 101: not a JSON row" in skipped[2]
+    assert all("--force" in s for s in (skipped[0], skipped[2]))
+
+
+def test_atomic_write_takes_the_umask_mode(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write(tmp_path / "a.md", "x")
+        os.umask(0o002)
+        atomic_write(tmp_path / "b.md", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.md").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "b.md").stat().st_mode & 0o777 == 0o664
 
 
 def test_atomic_write_leaves_old_content_on_failure(tmp_path):

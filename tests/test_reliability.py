@@ -182,6 +182,71 @@ def test_two_runs_sharing_cache_and_results_both_finish_uncorrupted(tmp_path):
         assert all(json.loads(row)["error"] is None for row in rows)
 
 
+# Loaded by the first run of each trial (PYTHONPATH): after it has read the records for its
+# leaderboard, it waits until the test says go, so the second run's record lands in between: the
+# interleaving that lost a row, made certain instead of left to the scheduler.
+STALL_AFTER_READING_RECORDS = """
+import os, pathlib, time
+import harness.records as records
+_read, _go = records.read_records, pathlib.Path(os.environ["RVF_TEST_GO"])
+
+def read_records(results):
+    out = _read(results)
+    while not _go.exists():
+        time.sleep(0.05)
+    return out
+
+records.read_records = read_records
+"""
+
+
+def test_two_runs_finishing_together_both_reach_the_leaderboard(tmp_path):
+    """Two `rvf run` processes, one cell each, into one results dir, five times. The first reads
+    the records for its leaderboard, then stalls while the second writes its record (and, before
+    the fix, its whole leaderboard); then the first writes its own. Before, the board lost the
+    second row (3 of 6 unstaged trials did), and later runs called it up to date because it
+    was newer than every record."""
+    cache, hook = tmp_path / "cache", tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(STALL_AFTER_READING_RECORDS)
+    plan = ["run", "--limit", "4", "--backend-arg", "batch_size=4"]
+    warm = rvf(*plan, "--strategy-arg", "k=1,2", "--results", str(tmp_path / "warm"), cache=cache)
+    assert warm.returncode == 0, warm.stderr[-3000:]
+
+    def start(k: int, results: Path, **env: str) -> subprocess.Popen:
+        return subprocess.Popen([*RVF, *plan, "--strategy-arg", f"k={k}", "--results",
+                                 str(results)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=run_env(cache, **env))
+
+    for trial in range(5):
+        results, go = tmp_path / f"trial-{trial}", tmp_path / f"go-{trial}"
+        path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
+        first = start(1, results, PYTHONPATH=path, RVF_TEST_GO=str(go))
+        deadline = time.monotonic() + 600
+        while not list((results / "cells").glob("*.json")) and time.monotonic() < deadline:
+            assert first.poll() is None, first.communicate()[1][-3000:]
+            time.sleep(0.05)
+        second = start(2, results)
+        # Go once the second run has finished, or (with the fix) has waited on the first's
+        # render for a few seconds after writing its record.
+        records_seen = None
+        while second.poll() is None and time.monotonic() < deadline:
+            if len(list((results / "cells").glob("*.json"))) == 2:
+                records_seen = records_seen or time.monotonic()
+                if time.monotonic() - records_seen > 5:
+                    break
+            time.sleep(0.05)
+        go.touch()
+        for proc in (first, second):
+            _, err = proc.communicate(timeout=900)
+            assert proc.returncode == 0, err[-3000:]
+        board = (results / "LEADERBOARD.md").read_text()
+        # Both cells' rows: the secondary table ends each row with its arguments.
+        assert " | k=1 |" in board and " | k=2 |" in board, f"trial {trial}: a row is missing"
+        again = rvf(*plan, "--strategy-arg", "k=1", "--results", str(results), cache=cache)
+        assert again.returncode == 0 and "up to date" in again.stderr, again.stderr[-3000:]
+
+
 # -- unwritable results dirs --------------------------------------------------------------------
 
 def test_results_under_a_regular_file_exits_2_before_any_work(tmp_path):
@@ -189,7 +254,7 @@ def test_results_under_a_regular_file_exits_2_before_any_work(tmp_path):
     blocker.write_text("a file where the results dir should go\n")
     done = rvf("run", "--limit", "4", "--results", str(blocker / "results"), cache=tmp_path / "c")
     assert done.returncode == 2, done.stderr[-3000:]
-    assert f"cannot write cell records under {blocker / 'results' / 'cells'}" in done.stderr
+    assert f"cannot write the run's outputs under {blocker / 'results'}" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "c" / "requests.sqlite").exists() or not cached_answers(tmp_path / "c")
 
@@ -205,8 +270,22 @@ def test_read_only_results_dir_exits_2(tmp_path):
     finally:
         (results / "cells").chmod(0o700)
     assert done.returncode == 2, done.stderr[-3000:]
-    assert f"cannot write cell records under {results / 'cells'}" in done.stderr
+    assert f"cannot write the run's outputs under {results / 'cells'}" in done.stderr
     assert not list((results / "cells").iterdir())
+
+
+def test_plots_folder_that_cannot_be_made_exits_2_before_any_work(tmp_path):
+    """`cells/` is writable but `plots/` cannot be made (a file in its place, as a read-only
+    results root would also do): before, the record was written and then drawing the plots
+    failed with a traceback, exit 1."""
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "plots").write_text("a file where the plots folder should go\n")
+    done = rvf("run", "--limit", "4", "--results", str(results), cache=tmp_path / "c")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert f"cannot write the run's outputs under {results / 'plots'}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (results / "cells").exists()  # nothing computed, no empty folder left behind
 
 
 def test_failed_record_write_fails_the_cell_cleanly_and_keeps_its_answers(tmp_path, registry):
@@ -385,3 +464,103 @@ def test_hr_answer_parser_answers_text_or_none(raw):
 
     answer = parse_answer(raw)
     assert answer is None or (answer.strip() == answer and answer and answer in raw)
+
+
+# -- damaged caches and results (issue: a fault-and-bad-input pass) --------------------------------
+
+def test_corrupt_request_cache_exits_2_naming_the_file_and_the_way_out(tmp_path):
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database " * 200)
+    done = rvf("run", "--limit", "4", "--results", str(tmp_path / "r"), cache=tmp_path / "c",
+               RVF_REQUEST_CACHE=str(garbage))
+    assert done.returncode == 2, done.stderr[-3000:]
+    said = " ".join(done.stderr.split())
+    assert str(garbage) in said and "--no-cache" in said and "Traceback" not in said
+    again = rvf("run", "--limit", "4", "--results", str(tmp_path / "r"), "--no-cache",
+                cache=tmp_path / "c", RVF_REQUEST_CACHE=str(garbage))
+    assert again.returncode == 0, again.stderr[-3000:]
+
+
+def test_damaged_predictions_and_records_are_caught_and_recomputed_from_the_cache(tmp_path):
+    results, cache = tmp_path / "r", tmp_path / "c"
+    args = ["run", "--limit", "4", "--strategy-arg", "k=1", "--results", str(results)]
+    first = rvf(*args, cache=cache)
+    assert first.returncode == 0, first.stderr[-3000:]
+    [record_path] = list((results / "cells").glob("*.json"))
+    predictions = record_path.with_name(json.loads(record_path.read_text())["predictions_file"])
+    whole = predictions.read_text()
+
+    # Cut short (as by a crash during a copy): the leaderboard leaves the record out and says
+    # why; a re-run recomputes the cell, every answer from the request cache.
+    predictions.write_text("".join(whole.splitlines(keepends=True)[:2]))
+    board = subprocess.run([*RVF, "leaderboard", "--results", str(results)], capture_output=True,
+                           text=True, env=run_env(cache), timeout=300)
+    assert board.returncode == 0, board.stderr
+    said = " ".join(board.stderr.split())
+    assert "2 rows, its record says 4 (truncated?)" in said and "left out" in said
+    again = rvf(*args, cache=cache)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "recomputing" in again.stderr and "model calls: 0;" in again.stderr
+    assert len(predictions.read_text().splitlines()) == 4
+
+    # A record cut short blocks the run, and says how to get past it.
+    record_path.write_text(record_path.read_text()[:200])
+    blocked = rvf(*args, cache=cache)
+    assert blocked.returncode == 2
+    said = " ".join(blocked.stderr.split())
+    assert record_path.name in said and "--force" in said and "Traceback" not in said
+    forced = rvf(*args, "--force", cache=cache)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+
+    # A predictions_file that points outside the results dir is refused, never read.
+    record = json.loads(record_path.read_text())
+    record["predictions_file"] = "../../outside.jsonl"
+    record_path.write_text(json.dumps(record))
+    (tmp_path / "outside.jsonl").write_text(whole)
+    board = subprocess.run([*RVF, "leaderboard", "--results", str(results)], capture_output=True,
+                           text=True, env=run_env(cache), timeout=300)
+    said = " ".join(board.stderr.split())
+    assert board.returncode == 0 and "predictions_file '../../outside.jsonl'" in said
+
+
+def test_outputs_take_the_umask_mode_like_the_plots(tmp_path):
+    """Records and LEADERBOARD.md were 0600 (mkstemp's mode) while plots were 0644."""
+    results = tmp_path / "r"
+    done = subprocess.run(["sh", "-c", 'umask 022 && exec "$@"', "sh", *RVF, "run", "--limit", "4",
+                           "--strategy-arg", "k=1", "--results", str(results)],
+                          capture_output=True, text=True, env=run_env(tmp_path / "c"), timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    written = [*(results / "cells").iterdir(), results / "LEADERBOARD.md",
+               *(results / "plots").iterdir()]
+    assert len(written) >= 4
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o644)}
+
+
+# -- interrupting a run -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("parent_ignores_sigint", [False, True],
+                         ids=["interactive", "started-with-&"])
+def test_sigint_mid_run_exits_130_with_the_resume_line(tmp_path, parent_ignores_sigint):
+    """Before, click turned the interrupt into `Aborted!` without the resume line; and a run
+    started with SIGINT ignored (`cmd &` in a script) could not be interrupted at all."""
+    import signal
+
+    results, cache = tmp_path / "r", tmp_path / "c"
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if parent_ignores_sigint \
+        else None
+    proc = subprocess.Popen([*RVF, *KILL_PLAN, "--results", str(results)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=run_env(cache),
+                            preexec_fn=ignore)
+    deadline = time.monotonic() + 600
+    while not cached_answers(cache) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-3000:]
+    assert "run the same command again to resume" in " ".join(err.split())
+    resumed = rvf(*KILL_PLAN, "--results", str(results), cache=cache)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]

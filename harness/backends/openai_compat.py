@@ -62,6 +62,7 @@ class RetryPolicy:
     max_attempts: int = 8
     attempt_timeout_s: float = 60.0
     connect_timeout_s: float = 10.0
+    preflight_timeout_s: float = 10.0  # GET /models: a server that never answers fails in this
     total_budget_s: float = 600.0
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
@@ -150,6 +151,7 @@ class OpenAIBackend:
         self.reasoning_effort = reasoning_effort
         self._json_mode = json_mode  # may step down during a run (see JSON_MODES)
         self._checked = False
+        self._answered = False  # a chat request succeeded: later timeouts are worth retrying
         self.facts: dict[str, Any] = {}
 
     def serving(self, model: str, json_mode: str | None = None) -> OpenAIBackend:
@@ -237,11 +239,18 @@ class OpenAIBackend:
 
     async def _preflight(self, client: Any) -> None:
         """Fail fast on a dead URL or a rejected key, before hundreds of requests retry."""
+        import httpx
         import openai
 
         try:
-            await client.models.list()
-        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            await client.models.list(timeout=httpx.Timeout(
+                self.retry.preflight_timeout_s, connect=self.retry.connect_timeout_s))
+        except openai.APITimeoutError as exc:
+            raise EndpointError(
+                f"cannot use {self.base_url}: GET /models {self.timeout_detail(exc, preflight=True)}"
+                "; is it the right URL, and has the server finished starting? Check --base-url / "
+                "OPENAI_BASE_URL") from None
+        except openai.APIConnectionError as exc:
             raise EndpointError(f"cannot reach {self.base_url} ({type(exc).__name__}: "
                                 f"{self.scrub(str(exc.__cause__ or exc))}); is the server "
                                 "running? Check --base-url / OPENAI_BASE_URL") from None
@@ -249,6 +258,18 @@ class OpenAIBackend:
             if exc.status_code in (401, 403):
                 raise self._fatal(exc) from None
             # Some compatible servers do not implement /models; chat requests will tell.
+
+    def timeout_detail(self, exc: Exception, preflight: bool = False) -> str:
+        """Which timeout fired, its value, and the argument that changes it."""
+        import httpx
+
+        if isinstance(exc.__cause__, httpx.ConnectTimeout):
+            return (f"timed out connecting (connect_timeout_s={self.retry.connect_timeout_s:g}; "
+                    "--backend-arg openai.connect_timeout_s=S)")
+        name = "preflight_timeout_s" if preflight else "attempt_timeout_s"
+        value = self.retry.preflight_timeout_s if preflight else self.retry.attempt_timeout_s
+        return (f"got no answer within {value:g} s: the connection was accepted, the reply never "
+                f"came ({name}={value:g}; --backend-arg openai.{name}=S)")
 
     def _fatal(self, exc: Any) -> EndpointError:
         status = exc.status_code
@@ -364,14 +385,22 @@ class OpenAIBackend:
                 rate_limited = exc.status_code == 429
                 retry_after = retry_after_seconds(exc.response.headers)
                 last_error = text
-            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-                last_error = type(exc).__name__
+            except openai.APITimeoutError as exc:
+                if not self._answered:  # the endpoint has answered nothing in this run
+                    raise EndpointError(
+                        f"the first chat request to {self.base_url} "
+                        f"{self.timeout_detail(exc)}; if the model is slow to answer, raise the "
+                        "timeout, else check that the server is not stuck") from None
+                last_error = self.timeout_detail(exc)
+            except openai.APIConnectionError as exc:
+                last_error = f"{type(exc).__name__} ({self.scrub(str(exc.__cause__ or exc))})"
             except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError,
                     KeyError, TypeError, AttributeError) as exc:
                 last_error = f"malformed response ({type(exc).__name__})"
             finally:
                 await limit.release(rate_limited, ok)
             if ok:
+                self._answered = True
                 gen.latency_s = time.monotonic() - began
                 gen.compute_s = (time.monotonic() - sent) / max(sharing, 1)
                 gen.retries = retries
@@ -430,7 +459,7 @@ def parse_json_reply(text: str) -> tuple[str | None, bool]:
 def openai_backend(name: str, base_url: str | None = None, max_concurrency: int = 8,
                    json_mode: str = "schema", temperature: float | None = 0.0,
                    attempt_timeout_s: float = 60.0, connect_timeout_s: float = 10.0,
-                   total_budget_s: float = 600.0, max_attempts: int = 8,
+                   preflight_timeout_s: float = 10.0, total_budget_s: float = 600.0, max_attempts: int = 8,
                    backoff_base_s: float = 0.5, usd_per_hour: float | None = None,
                    reasoning_effort: str | None = None) -> OpenAIBackend:
     """Any OpenAI-compatible endpoint (openai/<model>); key from OPENAI_API_KEY only."""
@@ -447,7 +476,8 @@ def openai_backend(name: str, base_url: str | None = None, max_concurrency: int 
     if max_attempts < 1:
         raise UsageError(f"max_attempts must be >= 1, got {max_attempts}")
     policy = RetryPolicy(max_attempts=max_attempts, attempt_timeout_s=attempt_timeout_s,
-                         connect_timeout_s=connect_timeout_s, total_budget_s=total_budget_s,
+                         connect_timeout_s=connect_timeout_s,
+                         preflight_timeout_s=preflight_timeout_s, total_budget_s=total_budget_s,
                          backoff_base_s=backoff_base_s)
     return OpenAIBackend(name, base_url or OFFICIAL_ENDPOINT, api_key, max_concurrency, policy,
                          json_mode, temperature, usd_per_hour, reasoning_effort)
