@@ -169,7 +169,8 @@ def _print_plan(cells) -> None:
 
 
 def _check_plan(cells, limit: int | None) -> None:
-    """Notes before any compute: a limit above the split, a dataset full of near copies."""
+    """Notes before any compute: a limit above the split, a dataset full of near copies, the
+    task's own warnings about its data."""
     from harness.audit import near_duplicate_warning
 
     warned: set[str] = set()
@@ -180,8 +181,9 @@ def _check_plan(cells, limit: int | None) -> None:
                           f"{cell.spec.split} samples of {cell.spec.task}; scoring all of them")
         if cell.dataset_sha256 not in warned:  # built-in data stays under the threshold
             warned.add(cell.dataset_sha256)
-            warning = near_duplicate_warning(cell.task, cell.dataset_sha256)
-            if warning:
+            warnings = [near_duplicate_warning(cell.task, cell.dataset_sha256),
+                        *(f"task {cell.spec.task}: {w}" for w in cell.task.warnings)]
+            for warning in filter(None, warnings):
                 console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
@@ -395,13 +397,19 @@ def audit(tasks: tuple[str, ...], task_args: tuple[str, ...], split: str) -> Non
 def list_() -> None:
     """Show every task, strategy, backend and scorer, and which plugin provides it."""
     registry = _registry()
-    out = Console()
-    for kind, title in (("task", "tasks"), ("strategy", "strategies"),
-                        ("backend", "backends (model prefix)"), ("scorer", "scorers")):
+    kinds = (("task", "tasks"), ("strategy", "strategies"),
+             ("backend", "backends (model prefix)"), ("scorer", "scorers"))
+    entries = [e for kind, _ in kinds for e in registry.entries(kind)]
+    # Wide enough for every name and origin in full, with room for the description: on a narrow
+    # terminal the lines wrap instead of a cut origin.
+    needed = max(len(e.name) + 4 for e in entries) + max(len(e.origin) for e in entries) + 40
+    out = Console(width=max(Console().width, needed))
+    for kind, title in kinds:
         table = Table(title=title, title_justify="left")
-        table.add_column("name")
-        table.add_column("origin")
-        table.add_column("description")
+        # Names and origins are what a user copies: never cut or wrapped; descriptions wrap.
+        table.add_column("name", no_wrap=True, overflow="fold")
+        table.add_column("origin", no_wrap=True, overflow="fold")
+        table.add_column("description", ratio=1)
         for e in registry.entries(kind):
             table.add_row(e.name + ("/..." if kind == "backend" else ""), e.origin, e.description)
         out.print(table)

@@ -185,7 +185,14 @@ def _convert(raw: Any, hint: Any, what: str) -> Any:
             errors.append(str(exc))
     if any(o in (str, Any) for o in options):
         return raw
-    raise UsageError(f"{what}: cannot read {raw!r} as {hint}")
+    raise UsageError(f"{what}: expected {' or '.join(_in_words(o) for o in options)}, got {raw!r}")
+
+
+def _in_words(option: Any) -> str:
+    """A type as a user reads it in an error message."""
+    return {int: "a whole number", float: "a number", bool: "true or false",
+            type(None): "none"}.get(option, option.__name__ if isinstance(option, type)
+                                    else str(option))
 
 
 def default_registry() -> Registry:

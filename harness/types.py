@@ -133,6 +133,9 @@ class Task:
     # The reference answer of unanswerable items ("The handbook does not say."); free-text tasks
     # that have such items set it, so the QA scorer knows what an abstention is.
     abstention: str | None = None
+    # What a run should tell the user about this data before any compute (printed once per
+    # dataset by `rvf run`), e.g. gold codes no constrained decoder can answer.
+    warnings: Sequence[str] = ()
 
     def score_item(self, sample: Sample, answer: str | None) -> float:
         if self.item_score is not None:
@@ -276,6 +279,8 @@ class Prediction:
     cached: bool = False
     meta: dict[str, Any] = field(default_factory=dict)  # from the backend (system_fingerprint)
     extra: dict[str, Any] = field(default_factory=dict)  # from the strategy (retrieved ids)
+    # The user's own columns of this sample (`Sample.meta["fields"]`), to join results back.
+    fields: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, task: Task, sample: Sample, gen: Generation, extra: dict[str, Any]) -> Prediction:
@@ -287,15 +292,15 @@ class Prediction:
                    input_tokens=gen.input_tokens, output_tokens=gen.output_tokens,
                    cached_input_tokens=gen.cached_input_tokens, latency_s=gen.latency_s,
                    compute_s=gen.compute_s, cpu_s=gen.cpu_s, retries=gen.retries, cached=gen.cached,
-                   meta=gen.meta, extra=extra)
+                   meta=gen.meta, extra=extra, fields=dict(sample.meta.get("fields") or {}))
 
     def row(self) -> dict[str, Any]:
-        """The JSONL line (times rounded to 0.1 ms, empty meta and extra left out)."""
+        """The JSONL line (times rounded to 0.1 ms, empty meta, extra and fields left out)."""
         row = dict(vars(self))
         row["latency_s"] = round(self.latency_s, 4)
         for name in ("compute_s", "cpu_s"):
             row[name] = None if row[name] is None else round(row[name], 4)
-        for name in ("meta", "extra"):
+        for name in ("meta", "extra", "fields"):
             if not row[name]:
                 del row[name]
         return row

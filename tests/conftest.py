@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BANKING77 = ROOT / "tasks" / "ticket_categorization" / "banking77"
 EXAMPLE_PLUGIN = ROOT / "examples" / "rvf-example-plugin"
 EXAMPLE_STRATEGY = ROOT / "examples" / "rvf-example-strategy"
+EXAMPLE_QA = ROOT / "examples" / "rvf-example-qa"
 
 # `pytester` runs pytest sessions inside tests: how the rvf pytest plugin is tested black-box.
 pytest_plugins = ["pytester"]
@@ -74,20 +75,25 @@ def write_dist_info(folder: Path, name: str, entry_points: dict[str, str],
     return folder
 
 
+def installed_example(tmp_path_factory: pytest.TempPathFactory, example: Path) -> list[Path]:
+    """Paths that make an examples/ package discoverable as if pip-installed: its metadata
+    (entry points read from its own pyproject.toml) and its source folder."""
+    project = tomllib.loads((example / "pyproject.toml").read_text())["project"]
+    folder = write_dist_info(tmp_path_factory.mktemp(example.name), project["name"],
+                             project["entry-points"]["rvf.plugins"])
+    return [folder, example / "src"]
+
+
 @pytest.fixture(scope="session")
 def example_plugin(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Paths that make examples/rvf-example-plugin discoverable as if pip-installed: its
-    metadata (entry points read from its own pyproject.toml) and its source folder."""
-    project = tomllib.loads((EXAMPLE_PLUGIN / "pyproject.toml").read_text())["project"]
-    folder = write_dist_info(tmp_path_factory.mktemp("example-plugin"), project["name"],
-                             project["entry-points"]["rvf.plugins"])
-    return [folder, EXAMPLE_PLUGIN / "src"]
+    return installed_example(tmp_path_factory, EXAMPLE_PLUGIN)
 
 
 @pytest.fixture(scope="session")
 def example_strategy(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Paths that make examples/rvf-example-strategy discoverable as if pip-installed."""
-    project = tomllib.loads((EXAMPLE_STRATEGY / "pyproject.toml").read_text())["project"]
-    folder = write_dist_info(tmp_path_factory.mktemp("example-strategy"), project["name"],
-                             project["entry-points"]["rvf.plugins"])
-    return [folder, EXAMPLE_STRATEGY / "src"]
+    return installed_example(tmp_path_factory, EXAMPLE_STRATEGY)
+
+
+@pytest.fixture(scope="session")
+def example_qa(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return installed_example(tmp_path_factory, EXAMPLE_QA)

@@ -32,6 +32,13 @@ def test_list_shows_origins():
     assert "prompt" in done.stdout and "local/..." in done.stdout and "hf/..." in done.stdout
 
 
+def test_list_prints_full_origins_on_a_narrow_terminal():
+    done = subprocess.run([*RVF, "list"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "40"})
+    assert done.returncode == 0, done.stderr
+    assert "│ ticket_categorization │ rvf:ticket_categorization │" in done.stdout
+
+
 def test_run_then_rerun_makes_no_model_calls(tmp_path):
     results = tmp_path / "results"
     first = rvf("run", "--limit", "12", "--results", str(results), "--strategy-arg", "k=2")
@@ -71,6 +78,8 @@ def test_run_then_rerun_makes_no_model_calls(tmp_path):
     (["--strategy-arg", "kk=3"], "has no argument 'kk'; did you mean k"),
     (["--task-arg", "data=/nonexistent/dir"], "does not exist"),
     (["--limit", "0"], "--limit"),
+    (["--task-arg", "n_train=abc"],
+     "task 'ticket_categorization' argument 'n_train': expected a whole number or none, got 'abc'"),
     # A scope that names nothing in the run used to be dropped: the wrong data, exit 0.
     (["--task-arg", "ticket_categorisation.data=/x"],
      "no task named 'ticket_categorisation'; did you mean ticket_categorization"),

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import write_dist_info
+from tests.conftest import EXAMPLE_QA, write_dist_info
 
 
 def rvf(paths: list[Path], *args: str) -> subprocess.CompletedProcess:
@@ -69,6 +69,45 @@ def test_example_strategy_is_listed_and_runs(example_strategy, tmp_path):
     assert record["model"]["spec"] == "local/smollm2-135m-instruct"
     assert len(record["prepare"]["few_shot_ids"]) == 2
     assert record["metrics"]["macro_f1"]["value"] is not None
+
+
+def code_lines(path: Path) -> int:
+    """Lines of code in a module: not blank, not a comment, not inside a docstring."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    doc_lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) \
+                and ast.get_docstring(node) is not None:
+            doc_lines.update(range(node.body[0].lineno, node.body[0].end_lineno + 1))
+    return sum(1 for i, line in enumerate(path.read_text().splitlines(), 1)
+               if line.strip() and not line.strip().startswith("#") and i not in doc_lines)
+
+
+def test_example_qa_plugin_is_40_lines_and_runs_prompt_and_rag(example_qa, tmp_path):
+    """A free-text QA task with its own corpus, in at most 40 lines of code (`qa_task`): listed,
+    run under prompt and rag, scored with token-F1 and, for rag, retrieval against its gold
+    sections; the question ids of its data are the sample ids of the predictions."""
+    module = EXAMPLE_QA / "src" / "rvf_example_qa" / "__init__.py"
+    assert code_lines(module) <= 40
+    listed = rvf(example_qa, "list")
+    assert listed.returncode == 0 and "volunteer_faq rvf-example-qa:volunteer_faq" in listed.stdout
+    results = tmp_path / "results"
+    done = rvf(example_qa, "run", "--task", "volunteer_faq", "--strategy", "prompt",
+               "--strategy", "rag", "--strategy-arg", "k=1", "--limit", "4",
+               "--results", str(results))
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = {r["strategy"]["name"]: r for r in
+               (json.loads(p.read_text()) for p in (results / "cells").glob("*.json"))}
+    assert set(records) == {"prompt", "rag"}
+    assert all(r["primary_metric"] == "token_f1" and r["metrics"]["token_f1"]["value"] is not None
+               for r in records.values())
+    assert records["rag"]["metrics"]["recall_at_k"]["value"] is not None
+    assert records["prompt"]["metrics"]["recall_at_k"]["value"] is None  # nothing retrieved
+    rows = (results / "cells" / records["rag"]["predictions_file"]).read_text().splitlines()
+    assert {json.loads(r)["sample_id"] for r in rows} <= {f"vf-{i:02d}" for i in range(11, 21)}
+    assert "## volunteer_faq (v1)" in (results / "LEADERBOARD.md").read_text()
 
 
 def test_example_strategy_sends_no_system_turn(example_strategy, monkeypatch):

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from rvf_corpora.hr_handbook import build, data_dir
 from rvf_tasks.hr_policy_qa import ABSTAIN, hr_policy_qa
-from rvf_tasks.hr_policy_qa.loader import parse_answer
 
 from harness.errors import DataError
 from harness.scoring.text import (
@@ -22,6 +21,7 @@ from harness.scoring.text import (
     section_recall,
     token_f1,
 )
+from harness.tasklib import parse_short_answer as parse_answer
 from harness.types import Sample, ScoreInput
 
 
@@ -90,7 +90,7 @@ def test_user_data_folder_loads(tmp_path):
 
 
 @pytest.mark.parametrize("handbook, questions, message", [
-    ("# Handbook\n\nno sections at all\n", GOOD_QUESTIONS, r"handbook\.md: the handbook is empty"),
+    ("# Handbook\n\nno sections at all\n", GOOD_QUESTIONS, r"handbook\.md: no sections"),
     ("## AB-01 Leave\n\nx\n\n## Pay without id\n\ny\n", GOOD_QUESTIONS,
      r"handbook\.md:5: section 'Pay without id' has no id"),
     ("## AB-01 Leave\n\n## AB-02 Pay\n\ny\n", GOOD_QUESTIONS,

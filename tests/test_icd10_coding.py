@@ -322,6 +322,50 @@ def test_user_drop_invalid_records_count(tmp_path):
     assert any("train.jsonl:4:" in d and "E11.99" in d for d in details["dropped_examples"])
 
 
+def test_user_ids_and_columns_reach_the_predictions_and_non_billable_codes_warn(tmp_path):
+    """A user's note ids (and their other columns) are the sample ids of the predictions, so
+    results join back to the source records; a valid but non-billable gold code (a category,
+    E11) is counted in a warning before the run."""
+    import os
+    import subprocess
+    import sys
+
+    notes = [{"note_id": f"MRN-{i:04d}", "encounter": f"enc-{100 + i}", "text": f"note {i}",
+              "codes": ["E11" if i == 3 else "I10"] if i % 2 else ["J45.20"], "ward": "B"}
+             for i in range(8)]
+    _write(tmp_path / "train.jsonl", notes)
+    _write(tmp_path / "test.jsonl", notes[:4])
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--task", "icd10_coding", "--task-arg",
+         f"data={tmp_path}", "--strategy-arg", "k=1",
+         "--results", str(results)], capture_output=True, text=True, timeout=900,
+        env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = " ".join(done.stderr.split())
+    assert "2 gold primary code(s) are valid but not billable (E11; first: sample MRN-0003" in said
+    [record] = [p for p in (results / "cells").glob("*.json")]
+    rows = [json.loads(line) for line in
+            (results / "cells" / json.loads(record.read_text())["predictions_file"])
+            .read_text().splitlines()]
+    assert sorted(r["sample_id"] for r in rows) == [f"MRN-{i:04d}" for i in range(4)]
+    assert {r["fields"]["encounter"] for r in rows} == {f"enc-{100 + i}" for i in range(4)}
+    assert all(r["fields"]["ward"] == "B" for r in rows)
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([{"id": "a", "text": "x", "codes": ["I10"]}, {"id": "a", "text": "y", "codes": ["I10"]}],
+     r"train.jsonl:2: id 'a' repeats line 1"),
+    ([{"id": "a", "text": "x", "codes": ["I10"]}, {"id": " ", "text": "y", "codes": ["I10"]}],
+     r"train.jsonl:2: empty or missing id 'id'"),
+])
+def test_user_ids_must_be_unique_and_present(tmp_path, rows, message):
+    _write(tmp_path / "train.jsonl", rows)
+    _write(tmp_path / "test.jsonl", GOOD[:2])
+    with pytest.raises(DataError, match=message):
+        icd10_coding(data=str(tmp_path))
+
+
 def test_every_code_in_the_code_set_normalises_to_itself():
     docs = icd.code_documents()
     assert all(icd.normalize(code) == code for code, _ in docs)

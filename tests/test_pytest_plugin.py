@@ -44,6 +44,24 @@ def with_example_plugin(example_plugin: list[Path], monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PYTHONPATH", ":".join(str(p) for p in example_plugin))
 
 
+@pytest.fixture
+def with_example_qa(example_qa: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example QA task plugin, discoverable in subprocess pytest runs."""
+    monkeypatch.setenv("PYTHONPATH", ":".join(str(p) for p in example_qa))
+
+
+@pytest.mark.usefixtures("with_example_qa")
+def test_the_example_qa_task_runs_through_the_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        def test_qa(rvf_cell):
+            record = rvf_cell("volunteer_faq", "prompt", limit=4, strategy_args={"k": 1})
+            assert record.primary_metric == "token_f1"
+            assert 0 <= record.metric("token_f1") <= 1
+    """)
+    result = pytester.runpytest_subprocess("-v")
+    result.assert_outcomes(passed=1)
+
+
 def collected_ids(result: pytest.RunResult) -> list[str]:
     return [line.split("::", 1)[1] for line in result.outlines if "::" in line]
 

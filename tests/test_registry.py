@@ -49,7 +49,7 @@ def test_bad_args_name_the_argument():
     reg.task("t", _task)
     with pytest.raises(UsageError, match="has no argument 'nn'; did you mean n"):
         reg.make("task", "t", {"nn": "1"})
-    with pytest.raises(UsageError, match="argument 'n': cannot read 'seven'"):
+    with pytest.raises(UsageError, match="argument 'n': expected a whole number, got 'seven'"):
         reg.make("task", "t", {"n": "seven"})
 
 

@@ -460,7 +460,7 @@ def test_icd_code_parser_answers_a_code_or_none(raw, all_codes):
 @given(raw=model_text)
 @example(raw="The answer is:" + " " * 100_000 + ":")
 def test_hr_answer_parser_answers_text_or_none(raw):
-    from rvf_tasks.hr_policy_qa.loader import parse_answer
+    from harness.tasklib import parse_short_answer as parse_answer
 
     answer = parse_answer(raw)
     assert answer is None or (answer.strip() == answer and answer and answer in raw)

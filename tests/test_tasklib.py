@@ -106,3 +106,22 @@ def test_folder_without_test_split(tmp_path):
     (tmp_path / "train.csv").write_text("text,label\na,x\n")
     with pytest.raises(DataError, match="expected train.csv and test.csv"):
         load_labelled_data(str(tmp_path))
+
+
+def test_user_ids_and_columns_are_kept_through_the_seeded_split(tmp_path):
+    """A file's own ids survive the train/test split (rows without ids are numbered per split),
+    and its other columns ride along as `fields`."""
+    f = tmp_path / "tickets.csv"
+    f.write_text("ticket_id,text,label,queue\n"
+                 + "".join(f"T-{i},text {i},{'ab'[i % 2]},q{i % 3}\n" for i in range(20)))
+    splits = load_labelled_data(str(f), id_field="ticket_id")
+    ids = [s.id for s in splits["train"] + splits["test"]]
+    assert sorted(ids) == sorted(f"T-{i}" for i in range(20))
+    sample = splits["test"][0]
+    assert sample.meta == {"fields": {"queue": f"q{int(sample.id[2:]) % 3}"}}
+    plain = tmp_path / "plain.csv"
+    plain.write_text("text,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(20)))
+    numbered = load_labelled_data(str(plain))
+    assert [s.id for s in numbered["test"]] == [f"test-{j:05d}" for j in range(4)]
+    with pytest.raises(DataError, match=r"no id column 'nope'"):
+        load_labelled_data(str(f), id_field="nope")

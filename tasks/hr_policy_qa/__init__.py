@@ -10,18 +10,17 @@ asked once in train and once, in other words, in test.
 Samples: `text` = the question, `target` = the reference answer (so `prompt` and `lora` run on
 this task as on any other), `meta` = {"sections": [...], "kind": single|combined|unanswerable}.
 With `data=<folder>` the task reads `handbook.md` and `questions.jsonl` from that folder instead
-(same formats), which is how a user brings their own handbook.
+(the formats of `harness.tasklib.load_qa_folder`, documented in docs/data.md), which is how a
+user brings their own handbook.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rvf_tasks.hr_policy_qa.loader import load_questions, load_sections, parse_answer
-
 from harness.registry import Registry
-from harness.scoring.text import QAScorer, answer_scores
-from harness.types import AnswerSpace, Document, Task
+from harness.tasklib import load_qa_folder, qa_task
+from harness.types import Task
 
 VERSION = "1"
 # The reference answer of the questions the handbook does not answer (corpora/hr_handbook/build.py).
@@ -43,19 +42,11 @@ def _default_dir() -> Path:
 
 def hr_policy_qa(data: str | None = None) -> Task:
     """Questions about a fictional employee handbook (RAG corpus: the handbook's 50 sections)."""
-    folder = Path(data).expanduser() if data else _default_dir()
-    sections = load_sections(folder / "handbook.md")
-    splits = load_questions(folder / "questions.jsonl", {s.id for s in sections})
-    docs = [Document(s.id, f"{s.title}\n{s.text}", {"title": s.title}) for s in sections]
-    return Task(
-        name="hr_policy_qa", version=VERSION, splits=splits, instructions=INSTRUCTIONS,
-        answer_space=AnswerSpace("text", max_answer_tokens=24), parse=parse_answer,
-        scorers=[QAScorer()], primary_metric="token_f1",
-        description=f"employee handbook QA ({len(sections)} sections"
-                    + (f", from {data})" if data else ")"),
-        corpus=lambda: docs, abstention=ABSTAIN,
-        item_score=lambda sample, answer: answer_scores(answer, sample.target, ABSTAIN)[0],
-    )
+    docs, splits = load_qa_folder(Path(data).expanduser() if data else _default_dir())
+    return qa_task("hr_policy_qa", VERSION, splits, docs, about="the employee handbook",
+                   abstention=ABSTAIN, instructions=INSTRUCTIONS,
+                   description=f"employee handbook QA ({len(docs)} sections"
+                               + (f", from {data})" if data else ")"))
 
 
 def register(registry: Registry) -> None:

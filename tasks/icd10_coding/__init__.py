@@ -38,7 +38,7 @@ from typing import Any
 from harness.errors import DataError
 from harness.registry import Registry
 from harness.scoring.codes import CodeScorer, code_details, join_codes, primary_code_match
-from harness.tasklib import load_splits, read_table
+from harness.tasklib import UserRows, load_splits, read_table
 from harness.types import AnswerSpace, Document, Sample, Task
 
 VERSION = "1"
@@ -110,14 +110,18 @@ def _codes_of(value: Any) -> list[str] | None:
 
 
 def load_coded_file(path: Path, split: str, text_field: str | None = None,
-                    codes_field: str | None = None, drop_invalid: bool = False
-                    ) -> tuple[list[Sample], list[str]]:
-    """Samples from one JSONL/CSV file, and a list of "file:line: why" for every dropped row."""
+                    codes_field: str | None = None, drop_invalid: bool = False,
+                    id_field: str | None = None) -> tuple[list[Sample], list[str]]:
+    """Samples from one JSONL/CSV file, and a list of "file:line: why" for every dropped row.
+
+    The file's own ids (an `id` column, or `id_field`) are the sample ids, and its other columns
+    ride along in `Sample.meta["fields"]` into the predictions."""
     from rvf_tasks.icd10_coding.codes import is_valid, normalize
 
     rows, cols = read_table(path, {"text": (text_field, TEXT_FIELDS),
                                    "codes": (codes_field, CODES_FIELDS)})
     tcol, ccol = cols["text"], cols["codes"]
+    user = UserRows(path, rows, split, (tcol, ccol), id_field)
     samples: list[Sample] = []
     dropped: list[str] = []
     for lineno, row in rows:
@@ -147,22 +151,25 @@ def load_coded_file(path: Path, split: str, text_field: str | None = None,
                 raise DataError(problem + " (drop_invalid=true drops such rows)")
             dropped.append(problem)
             continue
-        samples.append(Sample(f"{split}-{len(samples):05d}", text.strip(), canonical[0],
-                              {"secondary": tuple(canonical[1:])}))
+        fields = user.fields(row)
+        samples.append(Sample(user.id(lineno, row, len(samples)), text.strip(), canonical[0],
+                              {"secondary": tuple(canonical[1:]),
+                               **({"fields": fields} if fields else {})}))
     if not samples:
         raise DataError(f"{path}: no usable rows ({len(dropped)} dropped)")
     return samples, dropped
 
 
 def load_coded_data(data: str, text_field: str | None = None, codes_field: str | None = None,
-                    drop_invalid: bool = False, seed: int = 0, test_fraction: float = 0.2
-                    ) -> tuple[dict[str, list[Sample]], list[str]]:
+                    drop_invalid: bool = False, seed: int = 0, test_fraction: float = 0.2,
+                    id_field: str | None = None) -> tuple[dict[str, list[Sample]], list[str]]:
     """Splits from a folder of train/test(/dev) .csv/.jsonl files or from one file (seeded split,
     `tasklib.load_splits`), and every dropped row's "file:line: why"."""
     dropped: list[str] = []
 
     def read(path: Path, split: str) -> list[Sample]:
-        samples, lost = load_coded_file(path, split, text_field, codes_field, drop_invalid)
+        samples, lost = load_coded_file(path, split, text_field, codes_field, drop_invalid,
+                                        id_field)
         dropped.extend(lost)
         return samples
 
@@ -250,7 +257,7 @@ def icd10_coding(data: str | None = None, seed: int = 0, n_train: int = 2400, n_
                  text_field: str | None = None, codes_field: str | None = None,
                  drop_invalid: bool = False, test_fraction: float = 0.2) -> Task:
     """Clinical note -> primary ICD-10-CM code (generated notes, or your JSONL via data=)."""
-    from rvf_tasks.icd10_coding.codes import chapter
+    from rvf_tasks.icd10_coding.codes import chapter, is_billable
     from rvf_tasks.icd10_coding.codes import description as describe
 
     if data:
@@ -262,7 +269,9 @@ def icd10_coding(data: str | None = None, seed: int = 0, n_train: int = 2400, n_
             desc += f"; {len(dropped)} rows dropped for unknown or malformed codes"
             extra = {"dropped_rows": len(dropped), "dropped_examples": dropped[:5]}
         labels = {s.target for s in splits["train"]}
-        return build_task(splits, labels, desc, list_codes, all_codes, extra)
+        task = build_task(splits, labels, desc, list_codes, all_codes, extra)
+        task.warnings = non_billable_warning(splits, is_billable)
+        return task
 
     from rvf_tasks.icd10_coding.generator import generate_notes, label_codes, secondary_codes
 
@@ -277,6 +286,20 @@ def icd10_coding(data: str | None = None, seed: int = 0, n_train: int = 2400, n_
             f"in {len(chapters)} chapters")
     return build_task({"train": to_samples(train), "test": to_samples(test)}, labels, desc,
                       list_codes, all_codes)
+
+
+def non_billable_warning(splits: dict[str, list[Sample]], is_billable) -> list[str]:
+    """Gold primary codes that exist but are not billable (a category such as E11): a coder
+    would not submit them, and a constrained decoder can never answer them."""
+    found = [(name, s) for name, samples in splits.items() for s in samples
+             if not is_billable(s.target)]
+    if not found:
+        return []
+    codes = sorted({s.target for _, s in found})
+    return [f"{len(found)} gold primary code(s) are valid but not billable ({', '.join(codes[:5])}"
+            f"{' ...' if len(codes) > 5 else ''}; first: sample {found[0][1].id} in "
+            f"{found[0][0]}); they are scored, but a model constrained to billable codes cannot "
+            "match them"]
 
 
 def register(registry: Registry) -> None:
