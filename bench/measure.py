@@ -1,4 +1,4 @@
-"""The seven measurements. Each returns table rows (bench.report.Row) with its samples and details.
+"""The eight measurements. Each returns table rows (bench.report.Row) with its samples and details.
 
 Sizes live in `Sizes`; `QUICK` is a smoke run (minutes), `FULL` the published one.
 """
@@ -49,6 +49,9 @@ class Sizes:
     demo_cold_cap_s: float | None = 1200  # row 6: stop the cold run here (then 6a is a lower bound)
     load_limit: int = 64  # row 7: `rvf run --limit` of the priced cell
     load_reps: int = 4  # row 7: idle/loaded pairs
+    report_cells: int = 10  # row 8: cells in the rendered results dir
+    report_samples: int = 3080  # row 8: test samples per cell (Banking77's whole test split)
+    report_reps: int = 3
 
     def describe(self) -> list[str]:
         return [
@@ -68,6 +71,8 @@ class Sizes:
             + f", {self.demo_warm_reps} warm runs",
             f"7, 7b: `rvf run --limit {self.load_limit} --no-cache --force` with torch on every "
             f"core (7) and on one thread (7b), {self.load_reps} idle/loaded pairs each",
+            f"8: `rvf report` of {self.report_cells} cells x {self.report_samples} samples, "
+            f"{self.report_reps} repetitions",
         ]
 
 
@@ -75,7 +80,7 @@ FULL = Sizes()
 QUICK = Sizes(gen_prompts=2, gen_batch=2, gen_reps=2, lmeval_prompts=2, lmeval_reps=1, cache_limit=2,
               cache_reps=2, index_docs=128, index_reps=2, lora_steps=2, lora_rounds=2,
               demo_limit=2, demo_warm_reps=1, demo_fresh_models=False, demo_cold_cap_s=None,
-              load_limit=4, load_reps=1)
+              load_limit=4, load_reps=1, report_cells=2, report_samples=100, report_reps=1)
 
 
 @dataclass
@@ -648,10 +653,80 @@ def cost_under_load_one_thread(ctx: Context) -> list[Row]:
     return cost_under_load(ctx, "7b", ("--backend-arg", "n_threads=1"))
 
 
+# -- 8. the HTML report -----------------------------------------------------------------------------
+
+def report_render(ctx: Context) -> list[Row]:
+    """`rvf report` (the whole CLI) on a results dir of synthetic records: Banking77's labels
+    and sizes, answers right, wrong or invalid at random, rag rows with retrieved contexts."""
+    import random
+
+    from harness.records import (
+        CellRecord,
+        Environment,
+        ModelInfo,
+        StrategyInfo,
+        TaskInfo,
+        UsageInfo,
+        write_record,
+    )
+    from harness.types import Metric
+
+    def record_of(key: str, strategy: str, accuracy: float, n: int, k: int) -> CellRecord:
+        return CellRecord(
+            cell_key=key, created_at="2026-12-03T00:00:00+00:00",
+            task=TaskInfo(name="ticket_categorization", version="2", dataset_sha256="a" * 64,
+                          args={}, n=n),
+            strategy=StrategyInfo(name=strategy, args={"k": k}),
+            model=ModelInfo(spec="local/smollm2-135m-instruct", identity={"backend": "hf"}),
+            seed=0, primary_metric="accuracy",
+            metrics={"accuracy": Metric(accuracy, accuracy - 0.02, accuracy + 0.02)},
+            usage=UsageInfo(input_tokens_per_query=700, output_tokens_per_query=7,
+                            latency_p50_s=0.3, latency_p95_s=0.5, wall_seconds=n * 0.3,
+                            model_calls=n, cache_hits=0, errors=0),
+            environment=Environment(python="3.11", platform="Linux", packages={}, git_sha=None),
+            predictions_file=f"{key}.predictions.jsonl")
+
+    results = ctx.fresh("report-8")
+    rng = random.Random(0)
+    labels = [f"intent_{i:02d}" for i in range(77)]
+    n = ctx.sizes.report_samples
+    for c in range(ctx.sizes.report_cells):
+        rag = c % 3 == 1
+        rows = []
+        for i in range(n):
+            target = labels[i % 77]
+            answer = rng.choice([target, rng.choice(labels), None])
+            rows.append({"sample_id": f"test-{i:05d}", "target": target,
+                         "input": f"customer query {i} about {target.replace('_', ' ')}",
+                         "raw": answer or "something else", "answer": answer,
+                         "valid": answer is not None, "error": None,
+                         "score": float(answer == target), "input_tokens": 700,
+                         "output_tokens": 7, "latency_s": 0.3,
+                         **({"extra": {"retrieved": [{"id": f"d{j}", "doc": f"d{j}", "score": 0.5}
+                                                     for j in range(5)],
+                                       "contexts": [f"train query {j} " * 8 for j in range(5)]}}
+                            if rag else {})})
+        write_record(results, record_of(f"cell{c:02d}", "rag" if rag else "prompt",
+                                        sum(r["score"] for r in rows) / n, n, c), rows)
+    load = LoadWindow()
+    seconds, size = [], 0
+    for _ in range(ctx.sizes.report_reps):
+        done = run_measured(rvf_command(["report", "--results", str(results)]), ctx.env(results))
+        seconds.append(done.seconds)
+        size = (results / "report.html").stat().st_size
+    load.close()
+    return [Row("8", f"rvf report: {ctx.sizes.report_cells} cells x {n:,} samples, wall time",
+                seconds, "<= 10", unit="s", load=load, details=[
+                    stamp(), "the whole CLI (`rvf report --results DIR`, process start to exit) on "
+                    "synthetic records with Banking77's sizes (77 labels; a third of the rows rag "
+                    "with 5 retrieved contexts per sample)",
+                    f"page size {size / 1e6:.1f} MB (everything inline)"])]
+
+
 MEASUREMENTS: dict[str, Callable[[Context], list[Row]]] = {
     "generation": generation, "lmeval": against_lm_eval, "cache": warm_cache,
     "index": indexing, "lora": lora_step, "demo": demo, "load": cost_under_load_every_core,
-    "load1": cost_under_load_one_thread,
+    "load1": cost_under_load_one_thread, "report": report_render,
 }
 ALIASES = {"1": "generation", "2": "lmeval", "3": "cache", "4": "index", "5": "lora", "6": "demo",
-           "7": "load", "7b": "load1"}
+           "7": "load", "7b": "load1", "8": "report"}

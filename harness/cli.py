@@ -1,4 +1,4 @@
-"""The `rvf` command: run, leaderboard, cost, compare, audit, list.
+"""The `rvf` command: run, leaderboard, report, cost, compare, audit, list.
 
 Exit codes: 0 success; 2 bad usage or bad input (unknown names, malformed data); 1 a cell or the
 run failed; 130 interrupted (finished cells and cached answers are kept: re-run to resume).
@@ -104,10 +104,12 @@ def cli() -> None:
                    "(free generation). Part of the cell key.")
 @click.option("--plan", "plan_only", is_flag=True,
               help="Print each planned cell's spec and key (JSON lines on stdout) and run nothing.")
+@click.option("--no-report", is_flag=True,
+              help="Do not write report.html (the HTML report) next to LEADERBOARD.md.")
 def run(tasks, strategies, models, small_models, seeds, limit, results, task_args, strategy_args,
         backend_args, base_url, max_concurrency, max_error_rate, prices, hardware_usd_per_hour,
         judge, no_cache, force, executor, ray_address, ray_gpus_per_cell, constrain,
-        plan_only) -> None:
+        plan_only, no_report) -> None:
     """Plan cells (tasks x strategies x models x seeds), run the unfinished ones, and write
     cell records and LEADERBOARD.md."""
     from harness.cell import plan
@@ -142,7 +144,7 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
     chosen = (RayExecutor(ray_address, ray_gpus_per_cell) if executor == "ray"
               else LocalExecutor())
     summary = run_cells(cells, options, console, chosen)
-    _finish_run(summary, results, began)
+    _finish_run(summary, results, began, report=not no_report)
 
 
 def _backend_kv(backend_args: tuple[str, ...], base_url: str | None,
@@ -187,18 +189,22 @@ def _check_plan(cells, limit: int | None) -> None:
                 console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
-def _finish_run(summary, results: Path, began: float) -> None:
-    """Render the leaderboard (unless no record changed), print the summary, exit 1 on failure."""
+def _finish_run(summary, results: Path, began: float, report: bool = True) -> None:
+    """Render the leaderboard and the HTML report (unless no record changed), print the
+    summary, exit 1 on failure."""
     from harness.publish import leaderboard_is_current, write_leaderboard
+    from harness.report import REPORT_NAME
 
-    if leaderboard_is_current(results):
+    wanted = report and not (results / REPORT_NAME).exists()
+    if leaderboard_is_current(results) and not wanted:
         path, rows, skipped = results / "LEADERBOARD.md", None, []
     else:
-        path, rows, skipped = write_leaderboard(results)
+        path, rows, skipped = write_leaderboard(results, report=report)
     _print_summary(summary)
     console.print(f"model calls: {summary.model_calls}; wall time {time.perf_counter() - began:.1f} s")
     console.print(f"leaderboard: {path} ("
-                  + ("up to date: no record changed" if rows is None else f"{rows} rows") + ")")
+                  + ("up to date: no record changed" if rows is None else f"{rows} rows") + ")"
+                  + (f"; report: {results / REPORT_NAME}" if report else ""))
     for msg in skipped:
         console.print(f"[yellow]left out:[/] {msg}")
     if summary.failed:
@@ -254,6 +260,24 @@ def leaderboard(results: Path, label_usd_per_example: float,
     console.print(f"leaderboard: {path} ({rows} rows)")
     for msg in skipped:
         console.print(f"[yellow]left out:[/] {msg}")
+
+
+@cli.command()
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results"), show_default=True, help="Results directory.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the page. Default: <results>/report.html.")
+def report(results: Path, out: Path | None) -> None:
+    """Write one self-contained HTML page of a results dir: sortable tables, plots, and every
+    sample's answers across strategies (opens from disk, no server)."""
+    from harness.report import write_report
+
+    if not results.is_dir():
+        raise UsageError(f"results directory {results} does not exist")
+    began = time.perf_counter()
+    path = write_report(results, out)
+    console.print(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB, "
+                  f"{time.perf_counter() - began:.1f} s)")
 
 
 @cli.command()

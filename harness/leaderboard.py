@@ -97,22 +97,30 @@ def _header(names: list[str]) -> list[str]:
     return [_row(names), "|" + "|".join("---" for _ in names) + "|"]
 
 
-def task_table(rows: list[Row]) -> list[str]:
+def task_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
+    """The main table of one task as header and cells: the markdown leaderboard and the HTML
+    report show the same figures."""
     primary = rows[0].record.primary_metric
-    lines = _header(["#", "strategy", "model", f"{primary} [95% CI]", "vs #1", "n", "invalid",
-                     "errors", "in tok/q", "out tok/q", "$/1k queries", "p50 s", "p95 s",
-                     "serving mem", "model file"])
+    header = ["#", "strategy", "model", f"{primary} [95% CI]", "vs #1", "n", "invalid",
+              "errors", "in tok/q", "out tok/q", "$/1k queries", "p50 s", "p95 s",
+              "serving mem", "model file"]
+    cells = []
     for row in rows:
         r = row.record
         truncated = r.usage.truncated_prompts
-        lines.append(_row([
+        cells.append([
             str(row.rank), r.strategy.name, model_label(r), metric_cell(r, primary),
             _significance(row), str(r.task.n) + (f" ({truncated} truncated)" if truncated else ""),
             _invalid(r), _error_rate(r), f"{r.usage.input_tokens_per_query:.0f}",
             f"{r.usage.output_tokens_per_query:.1f}", usd(r.cost_per_1k_queries_usd),
             fmt(r.usage.latency_p50_s, 2), fmt(r.usage.latency_p95_s, 2), _serving_memory(r),
-            _model_file(r)]))
-    return lines
+            _model_file(r)])
+    return header, cells
+
+
+def task_table(rows: list[Row]) -> list[str]:
+    header, cells = task_cells(rows)
+    return _header(header) + [_row(c) for c in cells]
 
 
 def start_up_table(rows: list[Row]) -> list[str]:

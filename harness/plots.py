@@ -17,6 +17,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-")
 
 
+def plot_files(results: Path, key: TableKey) -> list[tuple[str, Path]]:
+    """(title, path) of the plots a table may have: the names draw_plots writes."""
+    stem = results / "plots" / f"{_slug(key.task)}-{key.stem}"
+    return [(f"{key.task}: quality vs $/1k queries", stem.with_name(stem.name + "-quality-vs-cost.png")),
+            (f"{key.task}: lora learning curve", stem.with_name(stem.name + "-learning-curve.png"))]
+
+
 def draw_plots(results: Path, groups: dict[TableKey, list[Row]]
                ) -> tuple[dict[tuple, dict[str, str]], list[str]]:
     """Draw every task's plots; returns {group key: {title: relative path}} and notes."""
@@ -31,21 +38,19 @@ def draw_plots(results: Path, groups: dict[TableKey, list[Row]]
     notes: list[str] = []
     for key, rows in groups.items():
         name = key.task
-        stem = f"{_slug(name)}-{key.stem}"
+        (cost_title, cost_path), (curve_title, curve_path) = plot_files(results, key)
         links[key] = {}
         priced = [r for r in rows if r.quality is not None and r.per_query is not None]
         unpriced = [r.label for r in rows if r.quality is not None and r.per_query is None]
         if unpriced:
             notes.append(f"plot {name}: left out rows without a price: {', '.join(unpriced)}")
         if priced:
-            path = folder / f"{stem}-quality-vs-cost.png"
-            _quality_vs_cost(plt, priced, name, path)
-            links[key][f"{name}: quality vs $/1k queries"] = f"plots/{path.name}"
+            _quality_vs_cost(plt, priced, name, cost_path)
+            links[key][cost_title] = f"plots/{cost_path.name}"
         curves = learning_curves(rows)
         if curves:
-            path = folder / f"{stem}-learning-curve.png"
-            _learning_curves(plt, curves, name, path)
-            links[key][f"{name}: lora learning curve"] = f"plots/{path.name}"
+            _learning_curves(plt, curves, name, curve_path)
+            links[key][curve_title] = f"plots/{curve_path.name}"
     return links, notes
 
 

@@ -38,8 +38,10 @@ def leaderboard_is_current(results: Path) -> bool:
 
 
 def write_leaderboard(results: Path, plots: bool = True,
-                      assumptions: CostAssumptions | None = None) -> tuple[Path, int, list[str]]:
-    """Render `<results>/LEADERBOARD.md` and its plots; returns path, rows rendered, skipped.
+                      assumptions: CostAssumptions | None = None, report: bool = False
+                      ) -> tuple[Path, int, list[str]]:
+    """Render `<results>/LEADERBOARD.md` and its plots (and, with `report`, the HTML report);
+    returns path, rows rendered, skipped.
 
     One renderer at a time per results dir (a lock file beside the board): every run writes its
     records before it renders, so the last renderer sees every record and no row is lost when
@@ -58,4 +60,8 @@ def write_leaderboard(results: Path, plots: bool = True,
         path = results / "LEADERBOARD.md"
         text = render(records, skipped, results, drawn, assumptions)
         atomic_write(path, text.rstrip("\n") + "\n\n" + STAMP.format(fingerprint) + "\n")
+        if report:
+            from harness.report import write_report
+
+            write_report(results)
     return path, len(records), skipped

@@ -265,6 +265,7 @@ class Prediction:
     sample_id: str
     target: str
     raw: str
+    input: str = ""  # the sample's text (the question, ticket or note), to read results by
     answer: str | None = None  # the parsed answer; None = invalid or not generated
     valid: bool = False
     error: str | None = None  # set when generation failed: the sample is not scored
@@ -286,7 +287,8 @@ class Prediction:
     def of(cls, task: Task, sample: Sample, gen: Generation, extra: dict[str, Any]) -> Prediction:
         """Parse and score one generation: the only place a Generation becomes a Prediction."""
         answer = None if gen.error else task.parse(gen.text)
-        return cls(sample_id=sample.id, target=sample.target, raw=gen.text, answer=answer,
+        return cls(sample_id=sample.id, target=sample.target, raw=gen.text, input=sample.text,
+                   answer=answer,
                    valid=answer is not None, error=gen.error,
                    score=None if gen.error else task.score_item(sample, answer),
                    input_tokens=gen.input_tokens, output_tokens=gen.output_tokens,
@@ -295,12 +297,13 @@ class Prediction:
                    meta=gen.meta, extra=extra, fields=dict(sample.meta.get("fields") or {}))
 
     def row(self) -> dict[str, Any]:
-        """The JSONL line (times rounded to 0.1 ms, empty meta, extra and fields left out)."""
+        """The JSONL line (times rounded to 0.1 ms, empty input, meta, extra and fields left
+        out)."""
         row = dict(vars(self))
         row["latency_s"] = round(self.latency_s, 4)
         for name in ("compute_s", "cpu_s"):
             row[name] = None if row[name] is None else round(row[name], 4)
-        for name in ("meta", "extra", "fields"):
+        for name in ("input", "meta", "extra", "fields"):
             if not row[name]:
                 del row[name]
         return row

@@ -54,6 +54,7 @@ def test_run_then_rerun_makes_no_model_calls(tmp_path):
     assert len(preds) == 12 and all("raw" in json.loads(p) for p in preds)
     board = (results / "LEADERBOARD.md").read_text()
     assert "## ticket_categorization" in board
+    assert "test-" in (results / "report.html").read_text()  # the HTML report, with its samples
     assert "| 1 | prompt | local/smollm2-135m-instruct [constrained: labels] |" in board
 
     second = rvf("run", "--limit", "12", "--results", str(results), "--strategy-arg", "k=2")
