@@ -41,6 +41,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="measure nothing: re-render --out from the rows stored in it")
     p.add_argument("--note", action="append", default=[], metavar="TEXT",
                    help="a line for the report's Notes section (repeatable; kept by later runs)")
+    p.add_argument("--allow-load", action="store_true",
+                   help="measure even when the machine stays busy (1-min load >= 0.5); such rows "
+                        "say 'busy at start' in their load column")
+    p.add_argument("--wait-min", type=float, default=10.0, metavar="M",
+                   help="before each row, wait up to M minutes for the load to fall below 0.5 "
+                        "(default 10); then stop, unless --allow-load")
     p.add_argument("--work", type=Path, default=None,
                    help="scratch folder (default: a temp dir, removed at the end)")
     args = p.parse_args(argv)
@@ -122,6 +128,20 @@ def order(key: str) -> tuple[int, str]:
     return (int(m.group(1)), m.group(2)) if m else (99, key)
 
 
+def quiet_enough(wait_min: float, allow_load: bool) -> bool:
+    """Whether to measure the next row: the machine went quiet, or the user allows load."""
+    from bench.timing import QUIET_LOAD, wait_for_quiet
+
+    quiet, load = wait_for_quiet(wait_min * 60)
+    if quiet or allow_load:
+        return True
+    print(f"the 1-minute load average stayed at {load:.2f} (>= {QUIET_LOAD}) for {wait_min:g} "
+          "min: another job shares the machine, and its times would be in this row. Stop it, or "
+          "pass --allow-load to measure anyway (the row then says 'busy at start').",
+          file=sys.stderr)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     go_offline()
     args = parse_args(argv)
@@ -155,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.names:
             print(f"\n== {name} ==", flush=True)
+            if not args.quick and not quiet_enough(args.wait_min, args.allow_load):
+                return 3
             t = time.perf_counter()
             for row in MEASUREMENTS[name](ctx):
                 row.details.append(written_by)

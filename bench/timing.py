@@ -79,7 +79,35 @@ class LoadWindow:
 
     def text(self) -> str:
         fmt = lambda la: "?" if la is None else f"{la[0]:.1f}"  # noqa: E731
-        return f"{fmt(self.start)} → {fmt(self.end)}"
+        busy = " (busy at start)" if self.busy_at_start() else ""
+        return f"{fmt(self.start)} → {fmt(self.end)}{busy}"
+
+    def busy_at_start(self) -> bool:
+        """Started above QUIET_LOAD: something else shared the machine, so its times are suspect."""
+        return self.start is not None and self.start[0] >= QUIET_LOAD
+
+
+# A machine is quiet enough to measure on below this 1-minute load average (2 cores: 2.0 = full).
+QUIET_LOAD = 0.5
+
+
+def wait_for_quiet(max_wait_s: float,
+                   read: Callable[[], tuple[float, float, float] | None] = loadavg,
+                   sleep: Callable[[float], None] = time.sleep,
+                   poll_s: float = 15.0) -> tuple[bool, float | None]:
+    """Wait up to `max_wait_s` for the 1-minute load average to fall below QUIET_LOAD.
+
+    Returns (quiet, last load read). Where the platform has no load average there is nothing to
+    wait for: (True, None)."""
+    waited = 0.0
+    while True:
+        load = read()
+        if load is None or load[0] < QUIET_LOAD:
+            return True, None if load is None else load[0]
+        if waited >= max_wait_s:
+            return False, load[0]
+        sleep(poll_s)
+        waited += poll_s
 
 
 def machine_facts() -> dict[str, Any]:

@@ -134,10 +134,10 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
                  small_models or (DEFAULT_MODEL,), seeds or (0,),
                  _parse_kv(task_args, "--task-arg"), _parse_kv(strategy_args, "--strategy-arg"),
                  _backend_kv(backend_args, base_url, max_concurrency), limit, judge, constrain)
+    _check_plan(cells, limit)
     if plan_only:
         _print_plan(cells)
         return
-    _check_plan(cells, limit)
     options = RunOptions(results=results, use_cache=not no_cache, force=force,
                          max_error_rate=max_error_rate, prices=PriceTable.load(prices),
                          hardware_usd_per_hour=hardware_usd_per_hour)
@@ -174,6 +174,7 @@ def _check_plan(cells, limit: int | None) -> None:
     """Notes before any compute: a limit above the split, a dataset full of near copies, the
     task's own warnings about its data."""
     from harness.audit import near_duplicate_warning
+    from harness.types import NotesBeforeRun
 
     warned: set[str] = set()
     for cell in cells:
@@ -181,6 +182,9 @@ def _check_plan(cells, limit: int | None) -> None:
         if limit and limit > len(split):
             console.print(f"[yellow]note:[/] --limit {limit} is above the {len(split)} "
                           f"{cell.spec.split} samples of {cell.spec.task}; scoring all of them")
+        if isinstance(cell.strategy, NotesBeforeRun):
+            for note in cell.strategy.plan_notes(cell.task):
+                console.print(f"[yellow]note:[/] {cell.spec.strategy}: {escape(note)}")
         if cell.dataset_sha256 not in warned:  # built-in data stays under the threshold
             warned.add(cell.dataset_sha256)
             warnings = [near_duplicate_warning(cell.task, cell.dataset_sha256),

@@ -157,14 +157,18 @@ def secondary_table(rows: list[Row]) -> list[str]:
 
 def curve_table(curves: list[list[Row]]) -> list[str]:
     primary = curves[0][0].record.primary_metric
-    lines = [f"| train examples | model | {primary} [95% CI] | training time | training $ |",
-             "|---|---|---|---|---|"]
+    lines = [f"| train examples | examples seen | steps | model | {primary} [95% CI] | "
+             "training time | training $ |", "|---|---|---|---|---|---|---|"]
     for row in (r for curve in curves for r in curve):
         t = row.training
-        lines.append(f"| {t.train_examples:,} | {model_label(row.record)} | "
-                     f"{metric_cell(row.record, primary)} | {duration(t.wall_seconds)} | "
-                     f"{usd(t.training_cost_usd)} |")
+        lines.append(f"| {t.train_examples:,} | {count(t.examples_seen)} | {count(t.steps)} | "
+                     f"{model_label(row.record)} | {metric_cell(row.record, primary)} | "
+                     f"{duration(t.wall_seconds)} | {usd(t.training_cost_usd)} |")
     return lines
+
+
+def count(n: int | None) -> str:
+    return "—" if n is None else f"{n:,}"
 
 
 def summary_lines(name: str, rows: list[Row]) -> list[str]:

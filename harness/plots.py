@@ -107,15 +107,31 @@ def label_points(ax, points: list[tuple[str, float, float]]) -> list[float]:
 
 
 def _learning_curves(plt, curves: list[list[Row]], task: str, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for rows in curves:
-        xs = [r.training.train_examples for r in rows]
-        ax.errorbar(xs, [r.quality for r in rows], yerr=_errorbars(rows), fmt="o-", capsize=4,
-                    label=f"{rows[0].record.strategy.name} / {rows[0].record.model.spec}")
+    """Quality against examples seen (epochs included: with a fixed schedule, the data a point
+    trained on) and against what its training cost."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=120, sharey=True)
+    for ax, xlabel, x_of in ((axes[0], "examples seen in training", seen),
+                             (axes[1], "training $", lambda r: r.training.training_cost_usd)):
+        for rows in curves:
+            points = [r for r in rows if x_of(r)]
+            ax.errorbar([x_of(r) for r in points], [r.quality for r in points],
+                        yerr=_errorbars(points), fmt="o-", capsize=4,
+                        label=f"{rows[0].record.strategy.name} / {rows[0].record.model.spec}")
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
     if len(curves) > 1:
-        ax.legend(fontsize=8)
-    _finish(plt, fig, ax, path, "training examples", curves[0],
-            f"{task}: lora learning curve (95% CI)", log_x=True)
+        axes[0].legend(fontsize=8)
+    axes[0].set_ylabel(curves[0][0].record.primary_metric)
+    fig.suptitle(f"{task}: lora learning curve (95% CI)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def seen(row: Row) -> int | None:
+    """Examples seen; records from before it was counted give the training-set size."""
+    return row.training.examples_seen or row.training.train_examples
 
 
 def _finish(plt, fig, ax, path: Path, xlabel: str, rows: list[Row], title: str, log_x: bool) -> None:

@@ -265,21 +265,37 @@ def check_results_writable(results: Path) -> None:
     so a run that stops on a later usage error leaves no empty folders behind.
     """
     for folder in (results, cells_dir(results), results / "plots"):
-        made = [p for p in (folder, *folder.parents) if not p.exists()]
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise UsageError(f"cannot write the run's outputs under {folder}: "
-                             f"{exc.strerror or exc} ({type(exc).__name__})") from None
-        finally:
-            for path in made:  # deepest first
-                try:
-                    path.rmdir()
-                except OSError:
-                    break
+        for attempt in range(PROBE_ATTEMPTS):
+            try:
+                probe_folder(folder)
+                break
+            except FileNotFoundError:  # a run starting beside this one removed its probe folder
+                if attempt == PROBE_ATTEMPTS - 1:
+                    raise UsageError(f"cannot write the run's outputs under {folder}: it keeps "
+                                     "disappearing while it is being checked") from None
+            except OSError as exc:
+                raise UsageError(f"cannot write the run's outputs under {folder}: "
+                                 f"{exc.strerror or exc} ({type(exc).__name__})") from None
+
+
+PROBE_ATTEMPTS = 5
+
+
+def probe_folder(folder: Path) -> None:
+    """Make `folder` (and its parents), write and delete a file in it, then remove again the
+    folders that this made: deepest first, stopping at one that is not empty (another run's)."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    finally:
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:
+                break
 
 
 def cells_to_run(cells: Sequence[Cell], results: Path, summary: RunSummary, console: Console,

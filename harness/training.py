@@ -32,7 +32,9 @@ from harness.records import atomic_write
 
 IGNORE = -100  # label value that cross-entropy skips: prompt and padding positions
 MEGABATCH = 32  # batches per length-sorted group: little padding, still a shuffled order
+MAX_BATCH_TOKENS = 4096  # padded tokens per forward pass; a larger batch is run in chunks
 LATEST = "latest"  # file in the work dir naming the newest complete checkpoint
+MAX_BAD_STEPS_IN_A_ROW = 3  # non-finite gradients in a row that mean divergence, not a bad batch
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,47 @@ def answer_loss(model: Any, batch: dict[str, Any]) -> Any:
     targets = batch["labels"][:, -keep:]
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                            ignore_index=IGNORE)
+
+
+def token_chunks(batch: Sequence[Example], max_tokens: int) -> list[list[Example]]:
+    """Cut a batch into consecutive chunks whose padded size (rows x longest row) stays within
+    `max_tokens`, so memory follows tokens, not batch_size x the longest example (a batch of 32
+    clinical notes of 300 tokens took 18 GiB in one piece). One row is never cut."""
+    chunks: list[list[Example]] = []
+    width = 0  # the longest row of the last chunk
+    for ex in batch:
+        wider = max(width, len(ex.input_ids))
+        if chunks and (len(chunks[-1]) + 1) * wider <= max_tokens:
+            chunks[-1].append(ex)
+            width = wider
+        else:
+            chunks.append([ex])
+            width = len(ex.input_ids)
+    return chunks
+
+
+def backward_batch(model: Any, batch: Sequence[Example], pad_id: int, device: str, autocast: Any,
+                   scale: float) -> float:
+    """Backpropagate `scale` x the batch's mean answer-token loss, chunk by chunk (token_chunks):
+    each chunk's mean is weighted by its share of the batch's answer tokens, so the gradient is
+    the whole batch's. Returns the batch's mean loss (NaN when the loss was not finite)."""
+    import torch
+
+    answers = [sum(1 for t in ex.labels if t != IGNORE) for ex in batch]
+    total, loss_sum = sum(answers), 0.0
+    start = 0
+    for chunk in token_chunks(batch, MAX_BATCH_TOKENS):
+        share = sum(answers[start:start + len(chunk)]) / total
+        start += len(chunk)
+        tensors = {k: v.to(device) if hasattr(v, "to") else v
+                   for k, v in collate(chunk, pad_id).items()}
+        with autocast:
+            loss = answer_loss(model, tensors)
+        if not torch.isfinite(loss):
+            return float("nan")
+        (loss * share * scale).backward()
+        loss_sum += float(loss.detach()) * share
+    return loss_sum
 
 
 def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -240,6 +283,19 @@ def load_checkpoint(work: Path, model: Any, optimizer: Any, scheduler: Any) -> T
     return state
 
 
+class TrainingDiverged(RvfError):
+    """The weights have diverged: the loss went NaN or infinite, or the gradient was not finite
+    MAX_BAD_STEPS_IN_A_ROW steps in a row (a single non-finite gradient is one bad batch: that
+    step is skipped and counted instead)."""
+
+    def __init__(self, step: int, steps: int, what: str, learning_rate: float) -> None:
+        super().__init__(
+            f"lora: training diverged at optimizer step {step} of {steps}: {what} "
+            f"(learning_rate={learning_rate:g}); no adapter was saved. Try a lower "
+            f"--strategy-arg lora.learning_rate=...")
+        self.step = step
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """torch reports OOM as OutOfMemoryError on CUDA, as a RuntimeError from the CPU allocator."""
     text = str(exc).lower()
@@ -304,26 +360,31 @@ def _train(model: Any, examples: Sequence[Example], config: TrainConfig, pad_id:
     log_every = max(1, steps // 100)
     lengths = [len(ex.input_ids) for ex in examples]
     stream = batch_stream(lengths, config.batch_size, config.seed, skip=state.step * config.grad_accum)
-    window_loss, window_steps = 0.0, 0
+    window_loss, window_steps, bad_in_a_row = 0.0, 0, 0
     began = time.perf_counter() - state.wall_seconds
     began_cpu = time.process_time() - state.cpu_seconds
     progress(state.step, steps, state.loss_curve[-1]["loss"] if state.loss_curve else None)
     while state.step < steps:
         step_loss = 0.0
         for _ in range(config.grad_accum):
-            batch = collate([examples[i] for i in next(stream)], pad_id)
-            tensors = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
-            with autocast:
-                loss = answer_loss(model, tensors)
-            (loss / config.grad_accum).backward()
-            step_loss += float(loss.detach()) / config.grad_accum
-            state.examples_seen += len(batch["input_ids"])
-            state.tokens_trained += int(batch["attention_mask"].sum())
+            batch = [examples[i] for i in next(stream)]
+            loss = backward_batch(model, batch, pad_id, device, autocast, 1 / config.grad_accum)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(state.step + 1, steps, f"the loss was {loss}",
+                                       config.learning_rate)
+            step_loss += loss / config.grad_accum
+            state.examples_seen += len(batch)
+            state.tokens_trained += sum(len(ex.input_ids) for ex in batch)
         norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         if torch.isfinite(norm):
             optimizer.step()
+            bad_in_a_row = 0
         else:  # one bad batch must not turn every adapter weight into NaN
             state.skipped_steps += 1
+            bad_in_a_row += 1
+            if bad_in_a_row >= MAX_BAD_STEPS_IN_A_ROW:
+                raise TrainingDiverged(state.step + 1, steps, f"the gradient was not finite "
+                                       f"{bad_in_a_row} steps in a row", config.learning_rate)
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         state.step += 1

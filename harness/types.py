@@ -251,6 +251,14 @@ class Constrains(Protocol):
 
 
 @runtime_checkable
+class NotesBeforeRun(Protocol):
+    """A strategy with something to tell the user about its arguments on this task before any
+    compute (a train_size above the train split, which then trains on all of it)."""
+
+    def plan_notes(self, task: Task) -> Sequence[str]: ...
+
+
+@runtime_checkable
 class ReportsFacts(Protocol):
     """A backend with facts for the cell record that are outside every key (model file size,
     threads, lowest concurrency reached), read once after generation."""
@@ -351,6 +359,9 @@ class TrainingInfo(BaseModel):
     artifact: str = Field(description="Short label of the result, shown beside the model "
                                       "(e.g. 'LoRA 1a2b3c4d').")
     train_examples: int | None = Field(None, description="Training examples used.")
+    examples_seen: int | None = Field(None, description="Examples passed through training, "
+                                                        "epochs included; None = not counted.")
+    steps: int | None = Field(None, description="Optimizer steps; None = not counted.")
     wall_seconds: float | None = Field(None, description="Training wall time (the cached run's, "
                                                          "on a cache hit).")
     cpu_seconds: float | None = Field(None, description="Process CPU seconds of the training "

@@ -117,3 +117,17 @@ def test_quickest_real_measurement_writes_the_report(tmp_path: Path, monkeypatch
     assert re.search(r"\d+(\.\d+)? → \d+(\.\d+)?", row[8])  # load at start and end
     assert "16 documents -> 16 chunks" in text
     assert [r.key for r in previous_rows(out)] == ["4"]
+
+
+def test_rows_wait_for_a_quiet_machine_and_say_when_they_started_busy():
+    from bench.timing import LoadWindow, wait_for_quiet
+
+    readings = iter([(1.9, 1.0, 0.5), (0.8, 1.0, 0.5), (0.3, 0.9, 0.5)])
+    slept: list[float] = []
+    assert wait_for_quiet(60, lambda: next(readings), slept.append, poll_s=15) == (True, 0.3)
+    assert slept == [15, 15]
+    # Still busy when the wait runs out: not quiet, with the last reading.
+    assert wait_for_quiet(30, lambda: (1.2, 1.0, 1.0), lambda s: None, poll_s=15) == (False, 1.2)
+    assert wait_for_quiet(30, lambda: None, lambda s: None) == (True, None)  # nothing to read
+    assert LoadWindow((0.7, 0, 0), (0.9, 0, 0)).text() == "0.7 → 0.9 (busy at start)"
+    assert LoadWindow((0.2, 0, 0), (1.9, 0, 0)).text() == "0.2 → 1.9"

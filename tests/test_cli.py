@@ -89,6 +89,10 @@ def test_run_then_rerun_makes_no_model_calls(tmp_path):
     (["--task-arg", "../../x=1"], "no task named '../.'"),
     (["--task-arg", "ticket_categorization.=1"], "expects [NAME.]KEY=VALUE"),
     (["--backend-arg", "opnai.base_url=http://127.0.0.1:9"], "no backend named 'opnai'"),
+    # lora settings that can train nothing, or only diverge.
+    (["--strategy", "lora", "--strategy-arg", "lora.epochs=0"], "lora: epochs must be > 0, got 0"),
+    (["--strategy", "lora", "--strategy-arg", "lora.learning_rate=-1e-4"],
+     "lora: learning_rate must be a finite number > 0, got -0.0001"),
     # Found after the results dir was probed: no empty cells/ is left behind.
     (["--task", "hr_policy_qa", "--constrain", "labels"], "hr_policy_qa"),
 ])
@@ -98,6 +102,15 @@ def test_bad_usage_exits_2(tmp_path, args, message):
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "cells").exists()
+
+
+def test_train_size_above_the_train_split_is_all_of_it_with_a_note(tmp_path):
+    done = rvf("run", "--plan", "--results", str(tmp_path), "--strategy", "lora",
+               "--strategy-arg", "lora.train_size=50000")
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stderr.split())
+    assert ("note: lora: train_size=50000 is above the 10003 train samples of "
+            "ticket_categorization; training on all 10003") in said
 
 
 def test_malformed_data_file_exits_2_naming_file_and_line(tmp_path):

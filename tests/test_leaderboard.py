@@ -36,7 +36,9 @@ def add(results: Path, key: str, strategy: str, quality: float, right: set[int],
         rec.training = TrainingInfo(kind="lora adapter", artifact=f"+ LoRA {(key * 8)[:8]}",
                                     training_cost_usd=training_usd, wall_seconds=5400,
                                     peak_rss_bytes=3 * 2**30,
-                                    train_examples=train_examples or 2400)
+                                    train_examples=train_examples or 2400,
+                                    examples_seen=2 * (train_examples or 2400),
+                                    steps=(train_examples or 2400) // 4)
     rec.model.file_bytes = model_file_bytes
     rec.labelled_examples = (train_examples or 2400) if training_usd is not None else k
     write_record(results, rec, scores_with(right))
@@ -170,7 +172,11 @@ def test_learning_curve_rows_and_plot(tmp_path: Path) -> None:
     path, _, _ = write_leaderboard(tmp_path)
     text = path.read_text()
     curve = text[text.index("**Learning curve (lora):**"):].split("\n\n")[1].splitlines()[2:]
-    points = [(ln.split(" | ")[0], ln.split(" | ")[1].split(" + ")[0]) for ln in curve]
+    # Each point: train examples | examples seen (2 epochs here) | steps | model | ...
+    cells = [ln.split(" | ") for ln in curve]
+    assert [(c[0], c[1], c[2]) for c in cells if c[3].startswith("local/small ")] == [
+        ("| 100", "200", "25"), ("| 300", "600", "75"), ("| 2,400", "4,800", "600")]
+    points = [(c[0], c[3].split(" + ")[0]) for c in cells]
     assert sorted(points) == sorted([("| 100", "local/small"), ("| 300", "local/small"),
                                      ("| 2,400", "local/small"), ("| 100", "local/other"),
                                      ("| 2,400", "local/other")])

@@ -23,7 +23,15 @@ from harness.compute import machine_cores
 from harness.errors import RvfError, UsageError
 from harness.strategies.lora import LoraStrategy, lora, lora_messages
 from harness.tasklib import classification_task
-from harness.training import IGNORE, Example, answer_loss, collate, encode_example, is_out_of_memory
+from harness.training import (
+    IGNORE,
+    Example,
+    TrainingDiverged,
+    answer_loss,
+    collate,
+    encode_example,
+    is_out_of_memory,
+)
 from harness.types import PrepareContext, Sample
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +105,9 @@ def test_requests_send_the_training_messages(trained):
     (request, extra), = strategy.requests(task, task.splits["test"][:1])
     assert list(request.messages) == lora_messages(task, task.splits["test"][0])
     assert [m["role"] for m in request.messages] == ["system", "user"]
-    assert request.messages[0]["content"] == task.instructions  # no label list, no few-shot
+    # The task's name only: no instructions, no label list, no few-shot (every token is paid in
+    # every training step and every answer).
+    assert request.messages[0]["content"] == "Task: tiny_support"
     assert request.max_new_tokens == task.answer_space.max_answer_tokens
 
 
@@ -221,6 +231,37 @@ def test_killed_training_resumes_from_its_checkpoint(trained, smol, tmp_path, mo
         torch.testing.assert_close(ours[name], ref[name], atol=1e-4, rtol=1e-3)
 
 
+def test_training_whose_loss_goes_nan_fails_naming_the_step_and_caches_no_adapter(tmp_path):
+    """A model whose forward pass yields NaN (here a copy of the bundled one with a NaN in its
+    final norm, as a corrupted checkpoint would have) must fail the cell at the step the loss
+    went NaN, not train on and cache an adapter of NaNs."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from harness.backends.hf import hf
+    from harness.backends.local import resolve
+
+    broken = tmp_path / "broken-smollm2"
+    shutil.copytree(resolve("smollm2-135m-instruct"), broken)
+    weights = load_file(str(broken / "model.safetensors"))
+    weights["model.norm.weight"][0] = float("nan")
+    save_file(weights, str(broken / "model.safetensors"), metadata={"format": "pt"})
+    strategy = lora(**{**ARGS, "save_every": 1})
+    with pytest.raises(TrainingDiverged, match=r"training diverged at optimizer step 1 of 4: "
+                                                r"the loss was nan \(learning_rate=0.001\)"):
+        strategy.prepare(tiny_task(), hf(str(broken), dtype="fp32"),
+                         PrepareContext(seed=0, cache_root=tmp_path / "cache"))
+    adapters = tmp_path / "cache" / "adapters"
+    assert [p.name for p in adapters.iterdir() if not p.name.endswith(".lock")] == []
+
+
+@pytest.mark.parametrize("rate", ["inf", "nan"])
+def test_a_learning_rate_that_is_not_a_number_is_a_usage_error(rate):
+    with pytest.raises(UsageError, match="learning_rate must be a finite number > 0"):
+        lora(learning_rate=float(rate))
+
+
 def test_tiny_train_split_is_a_usage_error(smol):
     task = tiny_task(n_train=1)
     with pytest.raises(UsageError, match=r"tiny_support.*'train' split"):
@@ -274,3 +315,38 @@ def test_out_of_memory_message_suggests_smaller_batch():
     assert isinstance(error, RvfError)
     assert "batch_size=4" in str(error) and "grad_accum=2" in str(error)
     assert "max_seq_len" in str(error)
+
+
+def test_a_batch_over_the_token_budget_is_run_in_chunks_with_the_same_gradient(smol):
+    """Memory follows padded tokens: a batch wider than MAX_BATCH_TOKENS is backpropagated in
+    chunks, each weighted by its share of answer tokens, so the gradient is the whole batch's."""
+    import contextlib
+
+    from peft import LoraConfig, get_peft_model
+
+    from harness.training import backward_batch, token_chunks
+
+    examples = [encode_example(list(range(1, 1 + n)), [7, 8, 9][:1 + n % 3], 64)
+                for n in (40, 30, 22, 9, 5)]
+    assert [len(c) for c in token_chunks(examples, 90)] == [2, 3]  # 2 x 42, then 3 x 24 wide
+    assert [len(c) for c in token_chunks(examples, 10_000)] == [5]
+    model, tok = smol.load()
+    torch.manual_seed(0)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"],
+                                                  task_type="CAUSAL_LM"))
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    for p in params:  # B starts at zero, which would make A's gradient zero
+        torch.nn.init.normal_(p, std=0.02)
+    grads, losses = [], []
+    import harness.training as training
+    for budget in (10_000, 90):
+        peft_model.zero_grad()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(training, "MAX_BATCH_TOKENS", budget)
+            losses.append(backward_batch(peft_model, examples, tok.pad_token_id, "cpu",
+                                         contextlib.nullcontext(), 1.0))
+        grads.append([p.grad.clone() for p in params])
+    peft_model.unload()
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    for whole, chunked in zip(*grads, strict=True):
+        torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-4)

@@ -48,7 +48,7 @@ from harness.hosted_ft_data import Validation, auto_epochs, token_counter, valid
 from harness.paths import cache_root
 from harness.pricing import OFFICIAL_ENDPOINT, PriceTable
 from harness.records import atomic_write
-from harness.strategies.lora import finetuned_requests, select_train
+from harness.strategies.lora import finetuned_requests, select_train, train_size_notes
 from harness.types import (
     Backend,
     GenerationRequest,
@@ -329,6 +329,9 @@ class HostedFTStrategy:
     def requests(self, task: Task, samples: Sequence[Sample]
                  ) -> list[tuple[GenerationRequest, dict[str, Any]]]:
         return finetuned_requests(task, samples)
+
+    def plan_notes(self, task: Task) -> list[str]:
+        return train_size_notes(task, self.train_size)
 
 
 def hosted_ft(base_model: str | None = None, n_epochs: int | None = None,
