@@ -109,6 +109,8 @@ def label_points(ax, points: list[tuple[str, float, float]]) -> list[float]:
 def _learning_curves(plt, curves: list[list[Row]], task: str, path: Path) -> None:
     """Quality against examples seen (epochs included: with a fixed schedule, the data a point
     trained on) and against what its training cost."""
+    from matplotlib.ticker import NullFormatter
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=120, sharey=True)
     for ax, xlabel, x_of in ((axes[0], "examples seen in training", seen),
                              (axes[1], "training $", lambda r: r.training.training_cost_usd)):
@@ -118,6 +120,7 @@ def _learning_curves(plt, curves: list[list[Row]], task: str, path: Path) -> Non
                         yerr=_errorbars(points), fmt="o-", capsize=4,
                         label=f"{rows[0].record.strategy.name} / {rows[0].record.model.spec}")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # 2x10^-3 3x10^-3 ... overprint each other
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
     if len(curves) > 1:

@@ -9,6 +9,10 @@ it is short enough to read and its state is easy to checkpoint exactly. What it 
 - *Batches* are left-padded, so every row's answer sits at the end of the row: the model then only
   needs logits for the last few positions (`logits_to_keep`), which skips most of the 49k-wide
   output projection. Examples are grouped by length so padding stays small.
+- *Memory* follows tokens, not batch size: a batch wider than MAX_BATCH_TOKENS padded tokens is
+  backpropagated in chunks, each weighted by its share of the answer tokens (the same gradient).
+- *Divergence* stops the run: a NaN loss, or non-finite gradients several steps in a row, fail
+  it naming the step, before any adapter is saved.
 - *The data order* is a pure function of (seed, epoch), so a resumed run does not need to store it:
   optimizer step `s` always consumes micro-batches `s * grad_accum ...` of the same stream.
 - *Checkpoints* (`ckpt-<step>/` in the work dir, named by the `latest` file) hold the adapter,

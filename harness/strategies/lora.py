@@ -360,11 +360,12 @@ def lora(r: int = 16, alpha: int = 32, dropout: float = 0.0,
     train_size: a seeded random subset of train (None, or more than train holds = all of it).
     Steps: `epochs` passes over it, capped at `max_steps` (None = no cap). The defaults: r=16 on
     every linear layer of the attention and the MLP, no LoRA dropout (on a CPU, drawing its masks
-    took a third of the step time: 1.5 s against 1.0 s a step of 8), lr 1e-3, batch 32 (under the
-    passive OpenMP waits rvf prices CPU time with, a batch of 8 kept the second core idle half the
-    time: 5.2 tickets/s against 8.1), 2 epochs; results/banking77/README.md has their Banking77
-    figures. A batch wider than 4,096 padded tokens is run in chunks with the same gradient, so
-    memory follows tokens (32 clinical notes of 300 tokens took 18 GiB in one piece).
+    took 30% of the step time: 1.47 s against 1.03 s a step of 8), lr 1e-3, batch 32 (under the
+    passive OpenMP waits rvf prices CPU time with, a batch of 8 left the second core idle much of
+    the time: 4.9 tickets/s against 8.0), 2 epochs (`python bench/lora_step.py`; the Banking77
+    figures of these defaults are in results/banking77/README.md). A batch wider than 4,096
+    padded tokens is run in chunks with the same gradient, so memory follows tokens (32 clinical
+    notes of 300 tokens took 18 GiB in one piece).
     max_seq_len: None = the longest training example. save_every: checkpoint every N optimizer
     steps (0 = never; a killed run resumes from the last one). Training is priced at the run's
     hardware rate (training_cost_usd).
