@@ -49,7 +49,8 @@ from harness.types import (
 
 # Bump when the rendering of training examples changes (messages, masking, truncation): old
 # adapters then stop matching, because they were trained on a different format.
-# 2: the system turn names the task instead of carrying its instructions (64 -> 37 tokens a ticket).
+# 2: the system turn names the task instead of its instructions (64 -> 42 tokens a ticket, answer
+# included).
 FORMAT_VERSION = 2
 MIN_TRAIN = 2
 # LoRA on the MLP as well as the attention (the Llama-family names, as SmolLM2 and Qwen use):
