@@ -17,6 +17,7 @@ from typing import Any
 
 from bench import lmeval
 from bench.report import Row
+from bench.speed import decode_step, lora_flop_row, strategy_speed
 from bench.timing import LoadWindow, ratios
 from bench.workload import (
     ALIAS,
@@ -32,17 +33,17 @@ from bench.workload import (
 @dataclass(frozen=True)
 class Sizes:
     batch_size: int = 8  # generation batch of row 2, rvf's default
-    gen_prompts: int = 2  # row 1: prompts per repetition
-    gen_batch: int = 2  # row 1: batch size on both sides
-    gen_reps: int = 3
-    lmeval_prompts: int = 4  # row 2
+    gen_prompts: int = 64  # row 1: prompts per repetition
+    gen_batch: int = 8  # row 1: batch size on both sides (rvf's default)
+    gen_reps: int = 2
+    lmeval_prompts: int = 64  # row 2
     lmeval_reps: int = 2
     cache_limit: int = 8  # row 3: `rvf run --limit`
     cache_reps: int = 2
     index_docs: int | None = 256  # row 4: train tickets indexed (None = all 2,400)
     index_reps: int = 3
-    lora_steps: int = 1  # row 5: optimizer steps per side per round
-    lora_rounds: int = 3
+    lora_steps: int = 20  # row 5: optimizer steps per side per round
+    lora_rounds: int = 2
     demo_limit: int | None = 200  # row 6: the README demo command's default (tox.ini: --limit 200)
     demo_warm_reps: int = 3
     demo_fresh_models: bool = True  # row 6 cold converts the bundled model in its fresh cache
@@ -52,6 +53,9 @@ class Sizes:
     report_cells: int = 10  # row 8: cells in the rendered results dir
     report_samples: int = 3080  # row 8: test samples per cell (Banking77's whole test split)
     report_reps: int = 3
+    speed_samples: int = 100  # row 9: test queries of each cell
+    speed_rounds: int = 2  # row 9: before/after pairs per strategy
+    decode_steps: int = 20  # row 10: timed decode steps per way
 
     def describe(self) -> list[str]:
         return [
@@ -62,8 +66,8 @@ class Sizes:
             f"3: `rvf run --limit {self.cache_limit}`, {self.cache_reps} cold/warm pairs",
             f"4: {'all 2,400' if self.index_docs is None else self.index_docs} ticket_categorization "
             f"train tickets (the rag strategy's corpus for this task), {self.index_reps} repetitions",
-            f"5: {self.lora_steps} optimizer steps per side per round, batch 8 (lora defaults), "
-            f"{self.lora_rounds} rounds",
+            f"5, 5b: {self.lora_steps} optimizer steps per side per round, batch 32 (lora "
+            f"defaults), {self.lora_rounds} rounds",
             "6: `rvf run`" + (f" --limit {self.demo_limit}" if self.demo_limit else
                               " (all 3,080 test queries)")
             + ", 1 cold run" + (f" (stopped at {self.demo_cold_cap_s:.0f} s if still running)"
@@ -73,6 +77,9 @@ class Sizes:
             f"core (7) and on one thread (7b), {self.load_reps} idle/loaded pairs each",
             f"8: `rvf report` of {self.report_cells} cells x {self.report_samples} samples, "
             f"{self.report_reps} repetitions",
+            f"9a-c: {self.speed_samples} Banking77 test queries per cell, {self.speed_rounds} "
+            "before/after pairs per strategy",
+            f"10: {self.decode_steps} decode steps each way, batch 8",
         ]
 
 
@@ -80,7 +87,8 @@ FULL = Sizes()
 QUICK = Sizes(gen_prompts=2, gen_batch=2, gen_reps=2, lmeval_prompts=2, lmeval_reps=1, cache_limit=2,
               cache_reps=2, index_docs=128, index_reps=2, lora_steps=2, lora_rounds=2,
               demo_limit=2, demo_warm_reps=1, demo_fresh_models=False, demo_cold_cap_s=None,
-              load_limit=4, load_reps=1, report_cells=2, report_samples=100, report_reps=1)
+              load_limit=4, load_reps=1, report_cells=2, report_samples=100, report_reps=1,
+              speed_samples=4, speed_rounds=1, decode_steps=2)
 
 
 @dataclass
@@ -453,17 +461,21 @@ def lora_step(ctx: Context) -> list[Row]:
         return times
 
     raw(1)  # warm-up: kernels and allocator are shared by both sides (one process)
-    rounds, all_rvf, all_raw = [], [], []
+    widths = [max(len(examples[i].input_ids) for i in b) for b in batches]
+    step_tokens = [len(b) * width for b, width in zip(batches, widths, strict=True)]
+    rounds, all_rvf, all_raw, all_tokens = [], [], [], []
     for _ in range(ctx.sizes.lora_rounds):
         a, b = rvf(), raw()
         all_rvf += a
         all_raw += b
+        all_tokens += step_tokens[-len(a):]  # rvf's step times are of the last len(a) steps
         rounds.append((med(a), med(b)))
     load.close()
     if ctx.profile:
         profile_call(rvf, ctx.profile / "5-lora-rvf.txt")
-    widths = [max(len(examples[i].input_ids) for i in b) for b in batches]
-    return [Row("5", "LoRA: rvf training step / raw peft+torch step", ratios(rounds), "<= 1.1",
+    flop_row = lora_flop_row(base.path, all_tokens, all_rvf, torch.get_num_threads(), base.dtype,
+                             load)
+    return [flop_row, Row("5", "LoRA: rvf training step / raw peft+torch step", ratios(rounds), "<= 1.1",
                 load=load, details=[
                     stamp(), f"the lora strategy's defaults (r={config.r}, alpha={config.alpha}, "
                     f"dropout {config.dropout}, {','.join(config.target_modules)}, AdamW lr "
@@ -475,7 +487,7 @@ def lora_step(ctx: Context) -> list[Row]:
                     "side: pad, `model(..., labels=labels).loss`, backward, AdamW step",
                     "each round: a fresh peft model per side; the round's ratio is the median "
                     "rvf step over the median raw step",
-                    f"median step seconds: rvf {med(all_rvf):.2f}, raw {med(all_raw):.2f}"])]
+                    f"median step seconds: rvf {med(all_rvf):.2f}, raw {med(all_raw):.2f}"])][::-1]
 
 
 # -- 6. the embedded default run --------------------------------------------------------------------
@@ -726,7 +738,8 @@ def report_render(ctx: Context) -> list[Row]:
 MEASUREMENTS: dict[str, Callable[[Context], list[Row]]] = {
     "generation": generation, "lmeval": against_lm_eval, "cache": warm_cache,
     "index": indexing, "lora": lora_step, "demo": demo, "load": cost_under_load_every_core,
-    "load1": cost_under_load_one_thread, "report": report_render,
+    "load1": cost_under_load_one_thread, "report": report_render, "speed": strategy_speed,
+    "decode": decode_step,
 }
 ALIASES = {"1": "generation", "2": "lmeval", "3": "cache", "4": "index", "5": "lora", "6": "demo",
-           "7": "load", "7b": "load1", "8": "report"}
+           "7": "load", "7b": "load1", "8": "report", "9": "speed", "10": "decode"}

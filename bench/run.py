@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes, one or two repetitions")
     p.add_argument("--only", action="append", default=[], metavar="ROW",
-                   help=f"run only this row (repeatable): {', '.join(MEASUREMENTS)} or 1-7b")
+                   help=f"run only this row (repeatable): {', '.join(MEASUREMENTS)} or 1-10")
     p.add_argument("--out", type=Path, default=None,
                    help=f"markdown report (default {DEFAULT_OUT.relative_to(ROOT)}; with --quick "
                         "a file in the temp dir)")
@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         for name in item.split(","):
             name = ALIASES.get(name.strip(), name.strip())
             if name not in MEASUREMENTS:
-                p.error(f"unknown row {name!r}; choose from {', '.join(MEASUREMENTS)} or 1-7b")
+                p.error(f"unknown row {name!r}; choose from {', '.join(MEASUREMENTS)} or 1-10")
             names.append(name)
     args.names = [n for n in MEASUREMENTS if n in names] if names else list(MEASUREMENTS)
     if args.out is None:
@@ -107,10 +107,11 @@ COMMAND = "tox -e bench"
 
 
 NOTES = [
-    "The machine is shared: other jobs (a LoRA training run, other sessions' tests) ran at "
-    "the same time, so absolute times are inflated and noisy; the load column shows the "
-    "1-minute load average (2 cores: 2.0 is a full machine) at the start and end of each "
-    "row. Ratios pair A and B runs taken back to back, so both sides see similar load.",
+    "Each row starts once the 1-minute load average is below 0.5 (`--wait-min`, or `--allow-load` "
+    "to measure anyway: the load column then says 'busy at start'); rows run one after another "
+    "in one process, and the load column gives the 1-minute load average (2 cores: 2.0 is a full "
+    "machine) at the start and end of each row. A row's own work raises it: the end figure is "
+    "mostly the row itself. Paired rows alternate their two sides (A B A B ...).",
     "Nothing here is a timed test: goals are reported, not asserted.",
 ]
 

@@ -44,8 +44,10 @@ def default_workload(limit: int | None) -> Workload:
 
     cells = plan(default_registry(), [TASK], [STRATEGY], [MODEL], [MODEL], [0], {}, {}, {}, limit)
     cell = cells[0]
-    strategy = cell.strategy()
-    prepared = strategy.prepare(cell.task, cell.backend, cell.seed)
+    from harness.types import PrepareContext
+
+    strategy = cell.strategy
+    prepared = strategy.prepare(cell.task, cell.backend, PrepareContext(seed=cell.spec.seed))
     requests = [r for r, _ in strategy.requests(cell.task, cell.samples)]
     backend = prepared.backend
     backend.load()

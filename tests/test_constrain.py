@@ -39,6 +39,65 @@ def test_a_trie_allows_end_of_turn_and_the_longer_label_after_a_prefix_label():
     assert trie.allowed([5, 6]) == [7] and trie.allowed([8]) == [0]
 
 
+def test_a_trie_forces_the_tokens_up_to_the_next_choice_and_says_when_the_answer_is_done():
+    trie = TokenTrie(eos=0)
+    for seq in ([5, 0], [5, 6, 7, 9, 0], [5, 6, 7, 8, 0], [3, 4, 0]):
+        node = trie.root
+        for t in seq:
+            node = node.setdefault(t, {})
+    assert trie.forced([]) == ([], False)  # the first token is the model's choice
+    assert trie.forced([3]) == ([4, 0], True)  # the rest of the only label starting with 3
+    assert trie.forced([5]) == ([], False)  # "5" may end here or go on
+    assert trie.forced([5, 6]) == ([7], False)  # 7 is forced, then 9 or 8 is a choice
+    assert trie.forced([5, 6, 7, 9]) == ([0], True)
+    assert trie.forced([5, 0]) == ([], True)
+
+
+def _decode_both_ways(smol, requests, tries):
+    """greedy_decode's tokens and forward passes with PREFIX_ATTENTION, allowed-token logits and
+    forced tokens, and then with sdpa over a per-row copy of the prefix and full logits."""
+    from harness.backends.decoding import PREFIX_ATTENTION, greedy_decode
+    from harness.backends.hf import shared_prefix_length
+
+    model, tok = smol.load()
+    assert model.config._attn_implementation == PREFIX_ATTENTION
+    ids = tok([smol.render(r) for r in requests], add_special_tokens=False)["input_ids"]
+    prefix = shared_prefix_length(ids, minimum=4)
+    assert prefix > 10
+    calls = []
+    hook = model.get_decoder().register_forward_hook(lambda *a: calls.append(1))
+    results = []
+    try:
+        for implementation in (PREFIX_ATTENTION, "sdpa"):
+            model.set_attn_implementation(implementation)
+            calls.clear()
+            with torch.inference_mode():
+                out = model(input_ids=torch.tensor([ids[0][:prefix]]), use_cache=True,
+                            logits_to_keep=1)
+                cache = [(layer.keys, layer.values) for layer in out.cache.layers]
+                tokens = greedy_decode(model, cache, prefix, [x[prefix:] for x in ids], 6,
+                                       tok.eos_token_id, tok.pad_token_id, tries)
+            results.append((tokens, len(calls) - 1))
+    finally:
+        hook.remove()
+        model.set_attn_implementation(PREFIX_ATTENTION)
+    return results
+
+
+def test_shared_prefix_decoding_gives_the_tokens_of_per_row_prefix_copies(smol):
+    choices = Constraint.of("labels", CHOICES)
+    trie = smol._trie(choices)
+    requests = _requests(choices)
+    (fast, fast_passes), (plain, plain_passes) = _decode_both_ways(smol, requests,
+                                                                   [trie] * len(requests))
+    assert fast == plain and fast_passes == plain_passes
+    # One token at a time, the longest answer would need a pass per token after its first;
+    # tokens its trie forces and a decided answer's ending took none.
+    assert fast_passes < max(len(t) for t in fast) - 1, (fast, fast_passes)
+    (free, _), (free_plain, _) = _decode_both_ways(smol, _requests(None), None)
+    assert free == free_plain
+
+
 def test_labels_mode_answers_only_whole_choices(smol):
     smol.batch_size = 4
     free = dict(smol.generate(_requests(None)))

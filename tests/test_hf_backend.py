@@ -30,6 +30,37 @@ def test_shared_prefix_length():
     assert shared_prefix_length([[1] * 30]) == 0
 
 
+@pytest.mark.parametrize("q_len", [1, 3, 140])
+def test_shared_prefix_attention_is_attention_over_the_concatenated_cache(q_len):
+    """Against softmax attention written out, for a decode step, a short suffix (scores
+    materialised) and a long one (sdpa on a per-row prefix copy); row 1 has left padding."""
+    from types import SimpleNamespace
+
+    from harness.backends.decoding import MATERIALIZED_QUERIES, SharedPrefix, shared_prefix_attention
+
+    assert (q_len > MATERIALIZED_QUERIES) == (q_len == 140)
+    gen = torch.Generator().manual_seed(0)
+    rows, heads, kv_heads, dim, p, own = 3, 6, 2, 8, 5, q_len + 4
+    query = torch.randn(rows, heads, q_len, dim, generator=gen)
+    key, value = (torch.randn(rows, kv_heads, own, dim, generator=gen) for _ in range(2))
+    prefix = [(torch.randn(1, kv_heads, p, dim, generator=gen),
+               torch.randn(1, kv_heads, p, dim, generator=gen))]
+    valid = torch.ones(rows, own, dtype=torch.bool)
+    valid[1, :2] = False  # two padding tokens before row 1's suffix
+    module = SimpleNamespace(layer_idx=0, num_key_value_groups=3)
+    out, _ = shared_prefix_attention(module, query, key, value, None, scaling=0.3,
+                                     shared_prefix=SharedPrefix(prefix, valid))
+    keys = torch.cat([prefix[0][0].expand(rows, -1, -1, -1), key], 2).repeat_interleave(3, 1)
+    values = torch.cat([prefix[0][1].expand(rows, -1, -1, -1), value], 2).repeat_interleave(3, 1)
+    at = torch.arange(own - q_len, own)[:, None]
+    own_ok = (valid[:, None, :] & (torch.arange(own)[None, :] <= at)) | (torch.arange(own) == at)
+    ok = torch.cat([torch.ones(rows, q_len, p, dtype=torch.bool), own_ok], -1)[:, None]
+    scores = (query @ keys.transpose(-1, -2) * 0.3).masked_fill(~ok, float("-inf"))
+    expected = (torch.softmax(scores, -1) @ values).transpose(1, 2)
+    assert out.shape == (rows, q_len, heads, dim)
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
 def test_batched_prefix_decoding_matches_model_generate(smol):
     smol.batch_size = 4
     reqs = _requests()

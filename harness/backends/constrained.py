@@ -50,6 +50,24 @@ class TokenTrie:
                 return [self.eos]
         return list(node) or [self.eos]
 
+    def forced(self, prefix: Sequence[int]) -> tuple[list[int], bool]:
+        """The tokens that must follow `prefix` (up to the next choice the model has to make) and
+        whether the answer is then complete (they end with end-of-turn). Greedy decoding would
+        take exactly these tokens, so they need no choice of the model's, and a complete answer
+        no further forward pass."""
+        node = self.root
+        for token in prefix:
+            node = node.get(token)
+            if node is None:
+                return [], True
+        rest: list[int] = []
+        while len(node) == 1:
+            ((token, node),) = node.items()
+            rest.append(token)
+            if token == self.eos:
+                return rest, True
+        return rest, not node
+
 
 def token_trie(tok: Any, choices: Sequence[str], choices_sha256: str, eos: int) -> TokenTrie:
     """The trie of `choices` for this tokenizer, from memory, disk, or built now."""

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.backends.decoding import greedy_decode, use_shared_prefix_attention
 from harness.compute import Meter
 from harness.errors import UsageError
 from harness.paths import cache_root
@@ -137,6 +138,7 @@ class HFBackend:
             if torch.cuda.is_available():  # a GPU when there is one (dtype=bf16 to use its bf16)
                 model.to("cuda")
             model.eval()
+            use_shared_prefix_attention(model)
             self._model, self._tokenizer = model, tok
         return self._model, self._tokenizer
 
@@ -175,7 +177,7 @@ class HFBackend:
         limit = getattr(model.config, "max_position_embeddings", None) or 10**9
         cut = fit_to_context(ids, [r.max_new_tokens for r in requests], limit)
         tries = [self._trie(r.constraint) if r.constraint else None for r in requests]
-        prefix = shared_prefix_length(ids)
+        prefix = shared_prefix_length(ids, minimum=4)
         autocast = torch.autocast(model.device.type, dtype=torch.bfloat16,
                                   enabled=self.dtype == "bf16")
         with torch.inference_mode(), autocast:
@@ -277,58 +279,6 @@ def shared_prefix_length(ids: Sequence[Sequence[int]], minimum: int = 16) -> int
     for seq in ids[1:]:
         n = min(n, next((j for j in range(n) if seq[j] != first[j]), n))
     return n if n >= minimum else 0
-
-
-def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix: int,
-                  suffixes: Sequence[Sequence[int]], max_new_tokens: int, eos: int,
-                  pad: int, tries: Sequence[Any] | None = None) -> list[list[int]]:
-    """Greedy decoding of a batch whose prompts are `shared prefix + suffix`.
-
-    The suffixes are left-padded *after* the prefix (padding in the middle), with an attention mask
-    that hides the padding and position ids that skip it, so each row computes exactly what it
-    would alone. A row with a trie (`tries[r]`) only takes tokens its trie allows. Returns each
-    row's new tokens up to and including EOS.
-    """
-    import torch
-    from transformers import DynamicCache
-
-    rows, width = len(suffixes), max(len(s) for s in suffixes)
-    input_ids = torch.full((rows, width), pad, dtype=torch.long)
-    mask = torch.zeros((rows, prefix + width), dtype=torch.long)
-    mask[:, :prefix] = 1
-    for r, s in enumerate(suffixes):
-        input_ids[r, width - len(s):] = torch.tensor(s)
-        mask[r, prefix + width - len(s):] = 1
-    input_ids, mask = input_ids.to(model.device), mask.to(model.device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache(ddp_cache_data=[(k.expand(rows, -1, -1, -1).contiguous(),
-                                          v.expand(rows, -1, -1, -1).contiguous())
-                                         for k, v in prefix_cache]) if prefix_cache else \
-        DynamicCache()
-    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions[:, prefix:],
-                cache=cache, use_cache=True, logits_to_keep=1)
-    next_pos = positions[:, -1]
-    done = torch.zeros(rows, dtype=torch.bool, device=model.device)
-    generated: list[list[int]] = [[] for _ in range(rows)]
-    for step in range(max_new_tokens):
-        logits = out.logits[:, -1]
-        if tries and any(t is not None for t in tries):
-            from harness.backends.constrained import mask_to_trie
-
-            logits = mask_to_trie(logits.clone(), tries, generated)
-        token = logits.argmax(-1)
-        for r in range(rows):
-            if not done[r]:
-                generated[r].append(int(token[r]))
-        done |= token == eos
-        if bool(done.all()) or step == max_new_tokens - 1:
-            break
-        token = torch.where(done, torch.full_like(token, pad), token)
-        mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long, device=mask.device)], dim=-1)
-        next_pos = next_pos + 1
-        out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                    cache=out.cache, use_cache=True, logits_to_keep=1)
-    return generated
 
 
 def torch_default_threads() -> int:
