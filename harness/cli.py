@@ -22,6 +22,12 @@ from harness.pricing import DEFAULT_HARDWARE_USD_PER_HOUR
 DEFAULT_TASK = "ticket_categorization"
 DEFAULT_STRATEGY = "prompt"
 DEFAULT_MODEL = "local/smollm2-135m-instruct"
+# `rvf run` with no --task, --strategy, --model or --small-model is the demo: every built-in way
+# of doing the default task, compared on a fixed, seeded test subset, with a lora budget that
+# lets a 2-core CPU finish in minutes. Options given (--limit, --strategy-arg) replace its values.
+DEMO_STRATEGIES = ("prompt", "rag", "lora", "classifier")
+DEMO_LIMIT = 200
+DEMO_STRATEGY_ARGS = {"lora": {"train_size": "1000"}}
 
 console = Console(stderr=True)
 
@@ -49,7 +55,10 @@ def cli() -> None:
 @cli.command()
 @click.option("--task", "tasks", multiple=True, help=f"Task name (repeatable). Default: {DEFAULT_TASK}.")
 @click.option("--strategy", "strategies", multiple=True,
-              help=f"Strategy name (repeatable). Default: {DEFAULT_STRATEGY}.")
+              help=f"Strategy name (repeatable). Default: {DEFAULT_STRATEGY}; with no --task, "
+                   f"--strategy or --model, the demo: {', '.join(DEMO_STRATEGIES)} on "
+                   f"{DEMO_LIMIT} test samples, lora on "
+                   f"{DEMO_STRATEGY_ARGS['lora']['train_size']} train samples.")
 @click.option("--model", "models", multiple=True,
               help=f"Model as <backend>/<name> (repeatable). Default: {DEFAULT_MODEL}.")
 @click.option("--small-model", "small_models", multiple=True,
@@ -125,6 +134,9 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
         except UsageError as exc:  # click prints it verbatim (rich would eat "[ray]")
             raise click.BadParameter(str(exc), param_hint="'--executor'") from None
     registry = _registry()
+    strategy_kv = _parse_kv(strategy_args, "--strategy-arg")
+    if not (tasks or strategies or models or small_models):
+        strategies, limit, strategy_kv = _demo(limit, strategy_kv)
     tasks, strategies = tasks or (DEFAULT_TASK,), strategies or (DEFAULT_STRATEGY,)
     for name in tasks:
         registry.get("task", name)
@@ -132,7 +144,7 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
         registry.get("strategy", name)
     cells = plan(registry, tasks, strategies, models or (DEFAULT_MODEL,),
                  small_models or (DEFAULT_MODEL,), seeds or (0,),
-                 _parse_kv(task_args, "--task-arg"), _parse_kv(strategy_args, "--strategy-arg"),
+                 _parse_kv(task_args, "--task-arg"), strategy_kv,
                  _backend_kv(backend_args, base_url, max_concurrency), limit, judge, constrain)
     _check_plan(cells, limit)
     if plan_only:
@@ -144,7 +156,21 @@ def run(tasks, strategies, models, small_models, seeds, limit, results, task_arg
     chosen = (RayExecutor(ray_address, ray_gpus_per_cell) if executor == "ray"
               else LocalExecutor())
     summary = run_cells(cells, options, console, chosen)
-    _finish_run(summary, results, began, report=not no_report)
+    _finish_run(summary, results, began, registry, report=not no_report)
+
+
+def _demo(limit: int | None, strategy_kv: dict[str, dict[str, str]]
+          ) -> tuple[tuple[str, ...], int, dict[str, dict[str, str]]]:
+    """The demo's strategies, limit and strategy arguments, the user's options winning."""
+    merged = {**strategy_kv}
+    for name, args in DEMO_STRATEGY_ARGS.items():
+        merged[name] = {**args, **strategy_kv.get(name, {})}
+    limit = DEMO_LIMIT if limit is None else limit
+    lora = merged["lora"].get("train_size", "all")
+    console.print(f"demo: {DEFAULT_TASK} x {', '.join(DEMO_STRATEGIES)} on {DEFAULT_MODEL}, "
+                  f"{limit} seeded test samples, lora trained on {lora} train samples "
+                  "(--task, --strategy or --model choose your own run)")
+    return DEMO_STRATEGIES, limit, merged
 
 
 def _backend_kv(backend_args: tuple[str, ...], base_url: str | None,
@@ -193,7 +219,7 @@ def _check_plan(cells, limit: int | None) -> None:
                 console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
-def _finish_run(summary, results: Path, began: float, report: bool = True) -> None:
+def _finish_run(summary, results: Path, began: float, registry, report: bool = True) -> None:
     """Render the leaderboard and the HTML report (unless no record changed), print the
     summary, exit 1 on failure."""
     from harness.publish import leaderboard_is_current, write_leaderboard
@@ -204,7 +230,7 @@ def _finish_run(summary, results: Path, began: float, report: bool = True) -> No
         path, rows, skipped = results / "LEADERBOARD.md", None, []
     else:
         path, rows, skipped = write_leaderboard(results, report=report)
-    _print_summary(summary)
+    _print_summary(summary, registry)
     console.print(f"model calls: {summary.model_calls}; wall time {time.perf_counter() - began:.1f} s")
     console.print(f"leaderboard: {path} ("
                   + ("up to date: no record changed" if rows is None else f"{rows} rows") + ")"
@@ -217,23 +243,46 @@ def _finish_run(summary, results: Path, began: float, report: bool = True) -> No
         sys.exit(1)
 
 
-def _print_summary(summary) -> None:
+def _print_summary(summary, registry) -> None:
+    """One line per cell: its quality with the 95% CI, n, $ per 1k queries, the strategy's
+    arguments that differ from its defaults (a demo's lora budget), and whether it ran now.
+    The task, seed and metric columns appear only when the cells differ in them."""
     records = summary.finished + summary.reused
     if not records:
         return
-    table = Table(title="cells")
-    for col in ("task", "strategy", "model", "seed", "primary metric", "n", "model calls", "status"):
+    varies = {name: len({key(r) for r in records}) > 1 for name, key in (
+        ("task", lambda r: r.task.name), ("seed", lambda r: r.seed),
+        ("metric", lambda r: r.primary_metric))}
+    metric = "metric" if varies["metric"] else records[0].primary_metric
+    table = Table(title="cells" if varies["task"] else f"{records[0].task.name}: cells")
+    columns = [c for c in ("task", "strategy", "model", "seed") if varies.get(c, True)]
+    for col in (*columns, f"{metric} [95% CI]", "n", "$/1k queries", "model calls", "status"):
         table.add_column(col)
     for r in records:
         m = r.metrics.get(r.primary_metric)
         value = "not scored" if m is None or m.value is None else (
-            f"{r.primary_metric} {m.value:.3f} [{m.ci_low:.3f}, {m.ci_high:.3f}]"
-            if m.ci_low is not None else f"{r.primary_metric} {m.value:.3f}")
+            f"{m.value:.3f} [{m.ci_low:.3f}, {m.ci_high:.3f}]" if m.ci_low is not None
+            else f"{m.value:.3f}")
+        if varies["metric"]:
+            value = f"{r.primary_metric} {value}"
         status = "reused" if r in summary.reused else "computed"
-        table.add_row(r.task.name, r.strategy.name, r.model.spec, str(r.seed), value,
-                      str(r.task.n), str(r.usage.model_calls if status == "computed" else 0),
-                      status)
+        cost = r.cost_per_1k_queries_usd
+        cells = {"task": r.task.name, "strategy": r.strategy.name + _changed_args(registry, r.strategy),
+                 "model": r.model.spec, "seed": str(r.seed)}
+        table.add_row(*(cells[c] for c in columns), value, str(r.task.n),
+                      "unknown" if cost is None else f"{cost:.5f}",
+                      str(r.usage.model_calls if status == "computed" else 0), status)
     console.print(table)
+
+
+def _changed_args(registry, strategy) -> str:
+    """` k=v` for each argument of a record's strategy that differs from its default."""
+    try:
+        defaults = registry.normalized_args("strategy", strategy.name, {})
+    except RvfError:  # a plugin no longer installed: show every argument
+        defaults = {}
+    return "".join(f" {k}={v}" for k, v in sorted(strategy.args.items())
+                   if defaults.get(k) != v)
 
 
 def cost_assumptions(func):

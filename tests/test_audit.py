@@ -99,7 +99,8 @@ def test_run_on_user_data_with_near_copies_warns(tmp_path):
         f"please help me with order number {i},help\ncancel my plan {i},cancel\n" for i in range(20)))
     (folder / "test.csv").write_text("text,label\n" + "".join(
         f"please help me with order number {i}!,help\n" for i in range(5)))
-    done = rvf("run", "--results", str(tmp_path / "r"), "--task-arg", f"data={folder}",
+    done = rvf("run", "--strategy", "prompt",
+               "--results", str(tmp_path / "r"), "--task-arg", f"data={folder}",
                "--strategy-arg", "k=1", "--limit", "2")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "warning:" in done.stderr and "5 of 5 test items (100%) are near copies" in done.stderr

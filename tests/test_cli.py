@@ -41,7 +41,8 @@ def test_list_prints_full_origins_on_a_narrow_terminal():
 
 def test_run_then_rerun_makes_no_model_calls(tmp_path):
     results = tmp_path / "results"
-    first = rvf("run", "--limit", "12", "--results", str(results), "--strategy-arg", "k=2")
+    first = rvf("run", "--strategy", "prompt",
+                "--limit", "12", "--results", str(results), "--strategy-arg", "k=2")
     assert first.returncode == 0, first.stderr[-3000:]
     [rec] = records(results)
     assert rec["task"]["name"] == "ticket_categorization" and rec["task"]["n"] == 12
@@ -57,12 +58,14 @@ def test_run_then_rerun_makes_no_model_calls(tmp_path):
     assert "test-" in (results / "report.html").read_text()  # the HTML report, with its samples
     assert "| 1 | prompt | local/smollm2-135m-instruct [constrained: labels] |" in board
 
-    second = rvf("run", "--limit", "12", "--results", str(results), "--strategy-arg", "k=2")
+    second = rvf("run", "--strategy", "prompt",
+                 "--limit", "12", "--results", str(results), "--strategy-arg", "k=2")
     assert second.returncode == 0, second.stderr[-3000:]
     assert "model calls: 0" in second.stderr and "reused" in second.stderr
 
     # Recomputing the cell answers every request from the request cache.
-    forced = rvf("run", "--limit", "12", "--results", str(results), "--strategy-arg", "k=2",
+    forced = rvf("run", "--strategy", "prompt",
+                 "--limit", "12", "--results", str(results), "--strategy-arg", "k=2",
                  "--force")
     assert forced.returncode == 0, forced.stderr[-3000:]
     [again] = records(results)
@@ -85,7 +88,7 @@ def test_run_then_rerun_makes_no_model_calls(tmp_path):
     (["--task-arg", "ticket_categorisation.data=/x"],
      "no task named 'ticket_categorisation'; did you mean ticket_categorization"),
     (["--strategy-arg", "promt.k=1"], "no strategy named 'promt'; did you mean prompt"),
-    (["--strategy-arg", "rag.k=1"], "strategy 'rag' is not in this run"),
+    (["--strategy", "prompt", "--strategy-arg", "rag.k=1"], "strategy 'rag' is not in this run"),
     (["--task-arg", "../../x=1"], "no task named '../.'"),
     (["--task-arg", "ticket_categorization.=1"], "expects [NAME.]KEY=VALUE"),
     (["--backend-arg", "opnai.base_url=http://127.0.0.1:9"], "no backend named 'opnai'"),
@@ -104,6 +107,30 @@ def test_bad_usage_exits_2(tmp_path, args, message):
     assert not (tmp_path / "cells").exists()
 
 
+def test_run_with_no_task_strategy_or_model_is_the_demo_and_options_adjust_it(tmp_path):
+    import json
+
+    from harness.cli import DEMO_LIMIT, DEMO_STRATEGIES, DEMO_STRATEGY_ARGS
+
+    done = rvf("run", "--plan", "--results", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    cells = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [c["spec"]["strategy"] for c in cells] == list(DEMO_STRATEGIES)
+    assert {c["n"] for c in cells} == {DEMO_LIMIT} and "demo:" in done.stderr
+    (lora,) = [c for c in cells if c["spec"]["strategy"] == "lora"]
+    assert str(lora["spec"]["strategy_args"]["train_size"]) == DEMO_STRATEGY_ARGS["lora"]["train_size"]
+    # The user's --limit and lora budget win; naming a strategy leaves the demo.
+    done = rvf("run", "--plan", "--results", str(tmp_path), "--limit", "20",
+               "--strategy-arg", "lora.train_size=100")
+    cells = [json.loads(line) for line in done.stdout.splitlines()]
+    assert {c["n"] for c in cells} == {20}
+    assert [str(c["spec"]["strategy_args"]["train_size"]) for c in cells
+            if c["spec"]["strategy"] == "lora"] == ["100"]
+    done = rvf("run", "--plan", "--results", str(tmp_path), "--strategy", "rag")
+    assert [json.loads(line)["spec"]["strategy"] for line in done.stdout.splitlines()] == ["rag"]
+    assert "demo:" not in done.stderr
+
+
 def test_train_size_above_the_train_split_is_all_of_it_with_a_note(tmp_path):
     done = rvf("run", "--plan", "--results", str(tmp_path), "--strategy", "lora",
                "--strategy-arg", "lora.train_size=50000")
@@ -116,14 +143,15 @@ def test_train_size_above_the_train_split_is_all_of_it_with_a_note(tmp_path):
 def test_malformed_data_file_exits_2_naming_file_and_line(tmp_path):
     (tmp_path / "train.csv").write_text("text,label\nhello,a\nbye,b\n")
     (tmp_path / "test.csv").write_text('text,label\nhi,a\n"unterminated,b\n')
-    done = rvf("run", "--results", str(tmp_path / "r"), "--task-arg", f"data={tmp_path}")
+    done = rvf("run", "--strategy", "prompt",
+               "--results", str(tmp_path / "r"), "--task-arg", f"data={tmp_path}")
     assert done.returncode == 2
     assert "test.csv" in done.stderr
 
 
 def test_banking77_user_data_runs(tmp_path):
     results = tmp_path / "r"
-    done = rvf("run", "--results", str(results), "--task-arg", f"data={BANKING77}",
+    done = rvf("run", "--strategy", "prompt", "--results", str(results), "--task-arg", f"data={BANKING77}",
                "--limit", "8", "--strategy-arg", "k=1")
     assert done.returncode == 0, done.stderr[-3000:]
     [rec] = records(results)
@@ -139,7 +167,8 @@ def test_unseen_test_labels_exit_2_with_the_count(tmp_path):
     (folder / "train.csv").write_text("text,label\nmy card is lost,lost_card\nrefund me,refund\n")
     (folder / "test.csv").write_text("text,label\nwhere is my card,lost_card\n"
                                      "app crashes,app_bug\napp freezes,app_bug\n")
-    done = rvf("run", "--results", str(tmp_path / "r"), "--task-arg", f"data={folder}")
+    done = rvf("run", "--strategy", "prompt",
+               "--results", str(tmp_path / "r"), "--task-arg", f"data={folder}")
     assert done.returncode == 2, done.stderr[-2000:]
     message = " ".join(done.stderr.split())
     assert "2 test samples have a label that never occurs in train" in message

@@ -18,7 +18,7 @@ import textwrap
 from tests.conftest import write_dist_info
 from tests.test_reliability import comparable, rvf
 
-SMALL_PLAN = ["--limit", "4", "--seed", "1", "--seed", "2", "--strategy-arg", "k=1"]
+SMALL_PLAN = ["--strategy", "prompt", "--limit", "4", "--seed", "1", "--seed", "2", "--strategy-arg", "k=1"]
 
 
 def test_ray_and_local_executors_give_the_same_records(tmp_path):
@@ -105,7 +105,7 @@ def test_executor_ray_without_ray_exits_2_with_install_hint(tmp_path):
     """`sys.modules["ray"] = None` makes `import ray` fail, as on an install without the extra."""
     code = ("import sys; sys.modules['ray'] = None; sys.argv = ['rvf'] + sys.argv[1:]; "
             "from harness.cli import main; main()")
-    done = subprocess.run([sys.executable, "-c", code, "run", "--executor", "ray",
+    done = subprocess.run([sys.executable, "-c", code, "run", "--strategy", "prompt", "--executor", "ray",
                            "--results", str(tmp_path)], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "COLUMNS": "200"})
     assert done.returncode == 2, done.stderr

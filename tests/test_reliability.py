@@ -84,7 +84,8 @@ def leftovers(results: Path) -> list[Path]:
 
 # Two cells of 4 samples; batch_size=1 commits each answer to the cache on its own, so the kill
 # can land between the answers of the second cell.
-KILL_PLAN = ["run", "--limit", "4", "--seed", "1", "--seed", "2", "--strategy-arg", "k=1",
+KILL_PLAN = ["run", "--strategy", "prompt",
+             "--limit", "4", "--seed", "1", "--seed", "2", "--strategy-arg", "k=1",
              "--backend-arg", "batch_size=1"]
 
 
@@ -209,7 +210,7 @@ def test_two_runs_finishing_together_both_reach_the_leaderboard(tmp_path):
     cache, hook = tmp_path / "cache", tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(STALL_AFTER_READING_RECORDS)
-    plan = ["run", "--limit", "4", "--backend-arg", "batch_size=4"]
+    plan = ["run", "--strategy", "prompt", "--limit", "4", "--backend-arg", "batch_size=4"]
     warm = rvf(*plan, "--strategy-arg", "k=1,2", "--results", str(tmp_path / "warm"), cache=cache)
     assert warm.returncode == 0, warm.stderr[-3000:]
 
@@ -252,7 +253,8 @@ def test_two_runs_finishing_together_both_reach_the_leaderboard(tmp_path):
 def test_results_under_a_regular_file_exits_2_before_any_work(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the results dir should go\n")
-    done = rvf("run", "--limit", "4", "--results", str(blocker / "results"), cache=tmp_path / "c")
+    done = rvf("run", "--strategy", "prompt",
+               "--limit", "4", "--results", str(blocker / "results"), cache=tmp_path / "c")
     assert done.returncode == 2, done.stderr[-3000:]
     assert f"cannot write the run's outputs under {blocker / 'results'}" in done.stderr
     assert "Traceback" not in done.stderr
@@ -266,7 +268,8 @@ def test_read_only_results_dir_exits_2(tmp_path):
     (results / "cells").mkdir(parents=True)
     (results / "cells").chmod(0o500)
     try:
-        done = rvf("run", "--limit", "4", "--results", str(results), cache=tmp_path / "c")
+        done = rvf("run", "--strategy", "prompt",
+                   "--limit", "4", "--results", str(results), cache=tmp_path / "c")
     finally:
         (results / "cells").chmod(0o700)
     assert done.returncode == 2, done.stderr[-3000:]
@@ -281,7 +284,7 @@ def test_plots_folder_that_cannot_be_made_exits_2_before_any_work(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     (results / "plots").write_text("a file where the plots folder should go\n")
-    done = rvf("run", "--limit", "4", "--results", str(results), cache=tmp_path / "c")
+    done = rvf("run", "--strategy", "prompt", "--limit", "4", "--results", str(results), cache=tmp_path / "c")
     assert done.returncode == 2, done.stderr[-3000:]
     assert f"cannot write the run's outputs under {results / 'plots'}" in done.stderr
     assert "Traceback" not in done.stderr
@@ -299,7 +302,7 @@ def test_failed_record_write_fails_the_cell_cleanly_and_keeps_its_answers(tmp_pa
     results, cache = tmp_path / "results", tmp_path / "cache"
     in_the_way = results / "cells" / f"{cell.key}.predictions.jsonl"
     in_the_way.mkdir(parents=True)
-    args = ["run", "--limit", "2", "--strategy-arg", "k=1", "--results", str(results)]
+    args = ["run", "--strategy", "prompt", "--limit", "2", "--strategy-arg", "k=1", "--results", str(results)]
 
     done = rvf(*args, cache=cache)
     assert done.returncode == 1, done.stderr[-3000:]
@@ -471,19 +474,20 @@ def test_hr_answer_parser_answers_text_or_none(raw):
 def test_corrupt_request_cache_exits_2_naming_the_file_and_the_way_out(tmp_path):
     garbage = tmp_path / "garbage.sqlite"
     garbage.write_bytes(b"this is not a database " * 200)
-    done = rvf("run", "--limit", "4", "--results", str(tmp_path / "r"), cache=tmp_path / "c",
+    done = rvf("run", "--strategy", "prompt",
+               "--limit", "4", "--results", str(tmp_path / "r"), cache=tmp_path / "c",
                RVF_REQUEST_CACHE=str(garbage))
     assert done.returncode == 2, done.stderr[-3000:]
     said = " ".join(done.stderr.split())
     assert str(garbage) in said and "--no-cache" in said and "Traceback" not in said
-    again = rvf("run", "--limit", "4", "--results", str(tmp_path / "r"), "--no-cache",
+    again = rvf("run", "--strategy", "prompt", "--limit", "4", "--results", str(tmp_path / "r"), "--no-cache",
                 cache=tmp_path / "c", RVF_REQUEST_CACHE=str(garbage))
     assert again.returncode == 0, again.stderr[-3000:]
 
 
 def test_damaged_predictions_and_records_are_caught_and_recomputed_from_the_cache(tmp_path):
     results, cache = tmp_path / "r", tmp_path / "c"
-    args = ["run", "--limit", "4", "--strategy-arg", "k=1", "--results", str(results)]
+    args = ["run", "--strategy", "prompt", "--limit", "4", "--strategy-arg", "k=1", "--results", str(results)]
     first = rvf(*args, cache=cache)
     assert first.returncode == 0, first.stderr[-3000:]
     [record_path] = list((results / "cells").glob("*.json"))
@@ -526,7 +530,8 @@ def test_damaged_predictions_and_records_are_caught_and_recomputed_from_the_cach
 def test_outputs_take_the_umask_mode_like_the_plots(tmp_path):
     """Records and LEADERBOARD.md were 0600 (mkstemp's mode) while plots were 0644."""
     results = tmp_path / "r"
-    done = subprocess.run(["sh", "-c", 'umask 022 && exec "$@"', "sh", *RVF, "run", "--limit", "4",
+    done = subprocess.run(["sh", "-c", 'umask 022 && exec "$@"', "sh", *RVF, "run", "--strategy", "prompt",
+                           "--limit", "4",
                            "--strategy-arg", "k=1", "--results", str(results)],
                           capture_output=True, text=True, env=run_env(tmp_path / "c"), timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -89,25 +89,27 @@ def shared_prefix_attention(module: Any, query: Any, key: Any, value: Any, atten
                                       scaling=scaling, **kwargs)
     group = heads // kv_heads
     scale = dim ** -0.5 if scaling is None else scaling
-    q = query.reshape(rows, kv_heads, group, q_len, dim) * scale
-    scores = torch.matmul(q, key[:, :, None].transpose(-1, -2))  # (rows, kv, group, q, S)
-    scores = scores.masked_fill(~allowed[:, None, None], float("-inf"))
+    # (rows, kv_heads, group x q_len, dim): a kv head's query heads side by side, so each matmul
+    # reads that head's keys once instead of broadcasting (copying) them per query head
+    q = query.reshape(rows, kv_heads, group * q_len, dim) * scale
+    scores = torch.matmul(q, key.transpose(-1, -2)).view(rows, kv_heads, group, q_len, own)
+    scores = scores.masked_fill(~allowed[:, None, None], float("-inf")).flatten(2, 3)
     if prefix is not None:
         scores = torch.cat([_over_prefix(q, prefix[0]), scores], -1)
     probs = torch.softmax(scores, -1)
-    out = torch.matmul(probs[..., -own:], value[:, :, None])
+    out = torch.matmul(probs[..., -own:], value)
     if prefix is not None:
         out = out + _over_prefix(probs[..., :-own], prefix[1].transpose(-1, -2))
     return out.reshape(rows, heads, q_len, dim).transpose(1, 2).contiguous(), None
 
 
 def _over_prefix(x: Any, prefix: Any) -> Any:
-    """x (rows, kv, g, q, n) times the transposed prefix tensor (1, kv, P, n) -> (rows, kv, g, q, P)
-    as one matmul per kv head, the rows folded into its first axis so the prefix is read once."""
-    rows, kv_heads, group, q_len, n = x.shape
-    folded = x.permute(1, 0, 2, 3, 4).reshape(kv_heads, rows * group * q_len, n)
+    """x (rows, kv, m, n) times the transposed prefix tensor (1, kv, P, n) -> (rows, kv, m, P) as
+    one matmul per kv head, the rows folded into its first axis so the prefix is read once."""
+    rows, kv_heads, m, n = x.shape
+    folded = x.permute(1, 0, 2, 3).reshape(kv_heads, rows * m, n)
     product = folded @ prefix[0].transpose(-1, -2)
-    return product.reshape(kv_heads, rows, group, q_len, -1).permute(1, 0, 2, 3, 4)
+    return product.reshape(kv_heads, rows, m, -1).permute(1, 0, 2, 3)
 
 
 def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix: int,
