@@ -64,7 +64,8 @@ class Sizes:
             f"{self.gen_batch}, {self.gen_reps} repetitions",
             f"2: {self.lmeval_prompts} prompts, batch {self.batch_size}, {self.lmeval_reps} "
             "repetitions of each tool (whole CLI runs)",
-            f"3: `rvf run --limit {self.cache_limit}`, {self.cache_reps} cold/warm pairs",
+            f"3: `rvf run --strategy prompt --limit {self.cache_limit}`, {self.cache_reps} cold/warm "
+            "pairs",
             f"4: {'all 2,400' if self.index_docs is None else self.index_docs} ticket_categorization "
             f"train tickets (the rag strategy's corpus for this task), {self.index_reps} repetitions",
             f"5, 5b: {self.lora_steps} optimizer steps per side per round, batch 32 (lora "
@@ -75,7 +76,8 @@ class Sizes:
             + ", 1 cold run" + (f" (stopped at {self.demo_cold_cap_s:.0f} s if still running)"
                                 if self.demo_cold_cap_s else "")
             + f", {self.demo_warm_reps} warm runs",
-            f"7, 7b: `rvf run --limit {self.load_limit} --no-cache --force` with torch on every "
+            f"7, 7b: `rvf run --strategy prompt --limit {self.load_limit} --no-cache --force` with "
+            "torch on every "
             f"core (7) and on one thread (7b), {self.load_reps} idle/loaded pairs each",
             f"8: `rvf report` of {self.report_cells} cells x {self.report_samples} samples, "
             f"{self.report_reps} repetitions",
@@ -253,8 +255,10 @@ def against_lm_eval(ctx: Context) -> list[Row]:
     bs = str(ctx.sizes.batch_size)
 
     def rvf_args(results: Path, limit: int) -> list[str]:
-        return ["run", "--limit", str(limit), "--no-cache", "--force", "--results", str(results),
-                "--backend-arg", f"batch_size={bs}"]
+        # the prompt cell unconstrained: free generation up to the stop token, as lm-eval does
+        return ["run", "--strategy", "prompt", "--constrain", "none", "--limit", str(limit),
+                "--no-cache", "--force", "--results", str(results),
+                "--backend-arg", f"batch_size={bs}", "--backend-arg", "dtype=fp32"]
 
     def run_rvf(limit: int = n, profile: Path | None = None) -> tuple[float, Path]:
         results = ctx.fresh("results-2")
@@ -288,8 +292,9 @@ def against_lm_eval(ctx: Context) -> list[Row]:
         stamp(), f"{n} prompts of the default cell, exported rendered (chat template applied as "
         f"rvf renders it) to a local JSONL generate-until task; batch {bs}, greedy, up to "
         f"{max_new} new tokens, stop at `{tok.eos_token}`, fp32, the bundled SmolLM2 HF folder",
-        f"rvf: `rvf run --limit {n} --no-cache --force` (whole CLI: plan, generate, score, write "
-        f"record and leaderboard); lm-eval {lmeval_version()}: `lm-eval run --model hf "
+        f"rvf: `rvf run --strategy prompt --constrain none --backend-arg dtype=fp32 --limit {n} "
+        "--no-cache --force` (whole CLI: plan, generate, score, write record and leaderboard)"
+        f"; lm-eval {lmeval_version()}: `lm-eval run --model hf "
         f"--model_args pretrained=<folder>,dtype=float32 --batch_size {bs} --include_path <task "
         "dir> --log_samples` (whole CLI); both from a started process to its exit",
         f"median seconds: rvf {med(a):.1f}, lm-eval {med(b):.1f}",
@@ -317,7 +322,7 @@ def warm_cache(ctx: Context) -> list[Row]:
     limit = ctx.sizes.cache_limit
 
     def args(results: Path) -> list[str]:
-        return ["run", "--limit", str(limit), "--results", str(results)]
+        return ["run", "--strategy", "prompt", "--limit", str(limit), "--results", str(results)]
 
     # No warm-up run: row 2 ran the same CLI just before (imports and model files are in the page
     # cache), and each pair starts from a fresh cache as a first run does.
@@ -338,9 +343,10 @@ def warm_cache(ctx: Context) -> list[Row]:
     a, b = [p[0] for p in pairs], [p[1] for p in pairs]
     return [Row("3", "warm cache: 2nd identical rvf run / 1st", ratios(pairs), "<= 0.03",
                 load=load, details=[
-                    stamp(), f"`rvf run --limit {limit}` twice in a fresh RVF_CACHE_DIR and results "
-                    "dir (the converted model shared, as the test suite shares it); the second run "
-                    "reuses the finished cell record and makes no model call (checked)",
+                    stamp(), f"`rvf run --strategy prompt --limit {limit}` twice in a fresh "
+                    "RVF_CACHE_DIR and results dir (the converted model shared, as the test suite "
+                    "shares it); the second run reuses the finished cell record and makes no "
+                    "model call (checked)",
                     f"median seconds: first {med(b):.1f}, second {med(a):.2f}"])]
 
 
@@ -628,7 +634,8 @@ def cost_under_load(ctx: Context, key: str = "7", backend_args: tuple[str, ...] 
         results = ctx.fresh(name)
         busy = subprocess.Popen([sys.executable, "-c", HOG]) if hog else None
         try:
-            run_measured(rvf_command(["run", "--limit", str(limit), "--no-cache", "--force",
+            run_measured(rvf_command(["run", "--strategy", "prompt", "--limit", str(limit),
+                                      "--no-cache", "--force",
                                       "--results", str(results), *backend_args]),
                          ctx.env(ctx.work / "cache-7"))
         finally:
@@ -645,7 +652,8 @@ def cost_under_load(ctx: Context, key: str = "7", backend_args: tuple[str, ...] 
                 for hog in (first, second)}
         pairs.append((runs[True], runs[False]))
     load.close()
-    command = " ".join(["rvf run --limit", str(limit), "--no-cache --force", *backend_args])
+    command = " ".join(["rvf run --strategy prompt --limit", str(limit), "--no-cache --force",
+                        *backend_args])
     details = [stamp(), f"`{command}` (ticket_categorization x "
                "prompt, the bundled SmolLM2), loaded (beside `python -c 'while True: pass'` "
                "pinned to core 0) and idle, back to back, alternating which runs first; the sample is "
