@@ -7,6 +7,11 @@ nothing is installed or built. The environments install with the lock as pip con
 `locks/check.py` fails when what is installed is not exactly the lock, so a lock that misses a
 package fails the environment instead of letting pip pick the newest release.
 
+The other locks agree with the tests lock: every environment but `tests` resolves with
+locks/tests.txt as constraints, so a package that two environments share has the version the
+test suite ran with (a new upstream release between two lock runs cannot split them). Regenerate
+`tests` first when both change; `main` does so when it is given both.
+
 torch is written without its `+cpu` local label: `torch==2.13.0` takes the local CPU wheel where
 pip's find-links carry it (these machines) and the PyPI wheel elsewhere.
 """
@@ -22,7 +27,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCKED = ("demo", "tests", "llamacpp", "bench")  # the environments that install from a lock
+LOCKED = ("tests", "demo", "llamacpp", "bench")  # the environments that install from a lock
+BASE = "tests"  # the lock the others are resolved against (see the module docstring)
 
 
 def env_requirements(tox: configparser.ConfigParser, env: str) -> list[str]:
@@ -34,12 +40,17 @@ def env_requirements(tox: configparser.ConfigParser, env: str) -> list[str]:
     return [f"{ROOT}[{','.join(extras)}]" if extras else str(ROOT), *deps]
 
 
-def resolve(requirements: list[str]) -> list[tuple[str, str]]:
-    """(name, version) of every package pip would install for `requirements`, rvf excluded."""
-    env = {k: v for k, v in os.environ.items() if k != "PIP_CONSTRAINT"}  # resolve afresh
+def resolve(requirements: list[str], constraints: Path | None = None) -> list[tuple[str, str]]:
+    """(name, version) of every package pip would install for `requirements`, rvf excluded.
+
+    `constraints` is a lock file the resolution must agree with (None: resolve afresh).
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PIP_CONSTRAINT"}
+    pinned = ["-c", str(constraints)] if constraints else []
     done = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-         "--report", "-", *requirements], capture_output=True, text=True, env=env, check=False)
+         "--report", "-", *pinned, *requirements],
+        capture_output=True, text=True, env=env, check=False)
     if done.returncode:
         sys.exit(f"pip could not resolve {requirements}:\n{done.stderr}")
     report = json.loads(done.stdout)
@@ -56,9 +67,10 @@ def resolve(requirements: list[str]) -> list[tuple[str, str]]:
 def main(envs: list[str]) -> None:
     tox = configparser.ConfigParser(interpolation=None)
     tox.read(ROOT / "tox.ini")
-    for env in envs or LOCKED:
+    base = ROOT / "locks" / f"{BASE}.txt"
+    for env in sorted(envs or LOCKED, key=lambda e: e != BASE):  # the base lock first
         requirements = env_requirements(tox, env)
-        pins = resolve(requirements)
+        pins = resolve(requirements, None if env == BASE else base)
         what = ", ".join(r.replace(str(ROOT), "rvf") for r in requirements)
         header = [f"# Lock for `tox -e {env}`: {what}",
                   f"# CPython {platform.python_version()} on {sys.platform} {platform.machine()}; "
