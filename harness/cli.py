@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from harness.errors import DEFAULT_MAX_ERROR_RATE, DataError, RvfError, UsageError
@@ -272,7 +273,11 @@ def _print_summary(summary, registry) -> None:
         table.add_row(*(cells[c] for c in columns), value, str(r.task.n),
                       "unknown" if cost is None else f"{cost:.5f}",
                       str(r.usage.model_calls if status == "computed" else 0), status)
-    console.print(table)
+    # A log file or CI has no terminal width (rich assumes 80 and wraps every cell): print the
+    # table at its natural width there; a terminal keeps its own width.
+    width = console.width if console.is_terminal else max(
+        console.width, Measurement.get(console, console.options, table).maximum)
+    Console(stderr=True, width=width).print(table)
 
 
 def _changed_args(registry, strategy) -> str:

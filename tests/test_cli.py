@@ -62,6 +62,12 @@ def test_run_then_rerun_makes_no_model_calls(tmp_path):
                  "--limit", "12", "--results", str(results), "--strategy-arg", "k=2")
     assert second.returncode == 0, second.stderr[-3000:]
     assert "model calls: 0" in second.stderr and "reused" in second.stderr
+    # Piped (no terminal), the summary table keeps a row per line instead of wrapping at 80.
+    m = rec["metrics"]["macro_f1"]
+    row = (f"prompt k=2 │ local/smollm2-135m-instruct │ {m['value']:.3f} "
+           f"[{m['ci_low']:.3f}, {m['ci_high']:.3f}] │ 12 ")
+    assert any(row in line and line.rstrip().endswith("reused │")
+               for line in second.stderr.splitlines()), second.stderr[-2000:]
 
     # Recomputing the cell answers every request from the request cache.
     forced = rvf("run", "--strategy", "prompt",

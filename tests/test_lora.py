@@ -348,5 +348,8 @@ def test_a_batch_over_the_token_budget_is_run_in_chunks_with_the_same_gradient(s
         grads.append([p.grad.clone() for p in params])
     peft_model.unload()
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    # The same gradient up to fp32 rounding, which differs with the padded width through 30
+    # layers (measured up to 1.6e-4 of the norm on AVX2): compared as a whole tensor. Chunks
+    # weighted equally (shares 1/2, 1/2 for 1/3, 2/3) are off by 0.9 to 2.3 times the norm.
     for whole, chunked in zip(*grads, strict=True):
-        torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-4)
+        assert (chunked - whole).norm() <= 1e-3 * whole.norm()
