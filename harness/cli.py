@@ -275,8 +275,8 @@ def _print_summary(summary, registry) -> None:
                       str(r.usage.model_calls if status == "computed" else 0), status)
     # A log file or CI has no terminal width (rich assumes 80 and wraps every cell): print the
     # table at its natural width there; a terminal keeps its own width.
-    width = console.width if console.is_terminal else max(
-        console.width, Measurement.get(console, console.options, table).maximum)
+    natural = Measurement.get(console, console.options.update_width(1000), table).maximum
+    width = console.width if console.is_terminal else max(console.width, natural)
     Console(stderr=True, width=width).print(table)
 
 

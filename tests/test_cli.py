@@ -58,11 +58,13 @@ def test_run_then_rerun_makes_no_model_calls(tmp_path):
     assert "test-" in (results / "report.html").read_text()  # the HTML report, with its samples
     assert "| 1 | prompt | local/smollm2-135m-instruct [constrained: labels] |" in board
 
-    second = rvf("run", "--strategy", "prompt",
-                 "--limit", "12", "--results", str(results), "--strategy-arg", "k=2")
+    # Piped with no COLUMNS (a CI log), the summary table keeps a row per line: rich alone would
+    # wrap every cell at 80 columns.
+    second = subprocess.run([*RVF, "run", "--strategy", "prompt", "--limit", "12", "--results",
+                             str(results), "--strategy-arg", "k=2"], capture_output=True, text=True,
+                            env={k: v for k, v in os.environ.items() if k != "COLUMNS"}, timeout=900)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "model calls: 0" in second.stderr and "reused" in second.stderr
-    # Piped (no terminal), the summary table keeps a row per line instead of wrapping at 80.
     m = rec["metrics"]["macro_f1"]
     row = (f"prompt k=2 │ local/smollm2-135m-instruct │ {m['value']:.3f} "
            f"[{m['ci_low']:.3f}, {m['ci_high']:.3f}] │ 12 ")
