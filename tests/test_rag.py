@@ -245,3 +245,14 @@ def test_a_killed_build_resumes_from_its_embedding_checkpoint(embedder, tmp_path
     fresh, _ = open_or_build(docs, embedder, IndexSpec(), root=tmp_path / "fresh")
     probe = embedder.encode(["units of travel approved by manager 7"], progress=False)
     assert [h.id for h in index.query(probe, 5)[0]] == [h.id for h in fresh.query(probe, 5)[0]]
+
+
+def test_more_results_than_sqlite_has_variables_are_queried_in_slices(embedder, tmp_path):
+    """A full Banking77 test split asks for 3,080 x 15 results: one Chroma query of that many
+    failed with SQLite's "too many SQL variables" (32,766)."""
+    index, _ = open_or_build(small_corpus(), embedder, IndexSpec(), root=tmp_path)
+    queries = embedder.encode([d.text for d in small_corpus()] * 100, what="questions")
+    assert len(queries) * 24 > 32_766
+    hits = index.query(queries, 24)
+    assert len(hits) == len(queries) and {len(h) for h in hits} == {24}
+    assert [h[0].doc_id for h in hits] == [d.id for d in small_corpus()] * 100  # itself first
