@@ -173,6 +173,15 @@ def equal_or_better(alt: Row, row: Row) -> bool:
     return test is not None and test.p_value >= ALPHA
 
 
+def payback_queries(row: Row, alt: Row, gap: float | None = None) -> float | None:
+    """Queries after which `row`'s lower $/query has paid back `gap` against `alt` (default: its
+    extra start-up cost); None when its $/query is not lower. Both prices must be known."""
+    if row.per_query >= alt.per_query:
+        return None
+    gap = row.start_cost - alt.start_cost if gap is None else gap
+    return max(gap, 0.0) / (alt.per_query - row.per_query)
+
+
 def break_even(row: Row, rows: list[Row]) -> str:
     """Queries after which `row` costs less in total than every cheaper-to-start, as-good row.
 
@@ -190,11 +199,11 @@ def break_even(row: Row, rows: list[Row]) -> str:
     for alt in rivals:
         if row.per_query is None or alt.per_query is None:
             return "unknown (no price)"
-        if row.per_query >= alt.per_query:
-            return f"never (vs {alt.label})"
         gap = (row.start_costs.recurring - alt.start_costs.recurring) / months if months \
-            else row.start_cost - alt.start_cost
-        volume = max(gap, 0.0) / (alt.per_query - row.per_query)
+            else None
+        volume = payback_queries(row, alt, gap)
+        if volume is None:
+            return f"never (vs {alt.label})"
         if worst is None or volume > worst[0]:
             worst = (volume, alt)
     if months:

@@ -25,7 +25,14 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from harness.analysis import DEFAULT_AMORTIZE_MONTHS, Row, break_even, group_rows, project
+from harness.analysis import (
+    DEFAULT_AMORTIZE_MONTHS,
+    Row,
+    break_even,
+    group_rows,
+    payback_queries,
+    project,
+)
 from harness.formats import fmt, metric_cell, model_label, usd
 from harness.records import CellRecord, atomic_write, read_records
 
@@ -185,13 +192,13 @@ def crossover(row: Row, cheaper_start: Row) -> str:
     against a row that costs less to start: the volume where their total costs meet."""
     if row.per_query is None or cheaper_start.per_query is None:
         return "unknown (no price)"
-    if row.per_query >= cheaper_start.per_query:
+    volume = payback_queries(row, cheaper_start)
+    if volume is None:
         better = row.quality is not None and cheaper_start.quality is not None and (
             row.quality > cheaper_start.quality if row.higher_is_better
             else row.quality < cheaper_start.quality)
         return ("never paid back on cost (its $/query is not lower)"
                 + ("; only its quality can justify it" if better else ", and its quality is lower"))
-    volume = (row.start_cost - cheaper_start.start_cost) / (cheaper_start.per_query - row.per_query)
     return f"its start-up cost is paid back after {math.ceil(volume):,} queries"
 
 

@@ -44,7 +44,7 @@ def test_every_cell_is_listed_with_its_machine_load_and_compute(tmp_path):
 
 def test_the_verdict_names_the_winner_and_when_training_pays_back(tmp_path):
     results = copy_cells([RAG, LORA], tmp_path / "ref")
-    text = reference.render(*_records_and(results))
+    text = reference.render(read_records(results)[0], results)
     rows = next(iter(group_rows(read_records(results)[0], results).values()))
     lora, rag = rows  # ranked: lora 0.913 above rag 0.899
     assert lora.record.strategy.name == "lora" and rag.record.strategy.name == "rag"
@@ -56,14 +56,10 @@ def test_the_verdict_names_the_winner_and_when_training_pays_back(tmp_path):
     assert reference.crossover(rag, lora).startswith("never paid back")
 
 
-def _records_and(results: Path):
-    return read_records(results)[0], results
-
-
 def test_the_committed_reproduce_md_is_rendered_from_the_committed_records():
     results = ROOT / "results" / "reference"
     committed = (results / "REPRODUCE.md").read_text(encoding="utf-8")
-    assert committed == reference.render(*_records_and(results)), (
+    assert committed == reference.render(read_records(results)[0], results), (
         "results/reference/REPRODUCE.md is stale: run `python -m harness.reference --write`")
 
 
