@@ -161,22 +161,31 @@ def render(records: list[CellRecord], results: Path) -> str:
     return "\n".join(out) + "\n"
 
 
+def row_name(row: Row, rows: list[Row]) -> str:
+    """The strategy's name; with its model and adapter too when another row of the table has
+    that strategy (the fp32 and Q4 lora rows share one adapter and differ in what serves it)."""
+    r = row.record
+    if sum(other.record.strategy.name == r.strategy.name for other in rows) == 1:
+        return r.strategy.name
+    return f"{r.strategy.name} on {r.model.spec}" + (f" {r.training.artifact}" if r.training else "")
+
+
 def verdict(task: str, n: int, rows: list[Row]) -> list[str]:
     best = rows[0]
     priced = [(project(r, VOLUME, DEFAULT_AMORTIZE_MONTHS), r) for r in rows]
     known = [(p, r) for p, r in priced if p.monthly_usd is not None]
     lines = [f"### {task} (n = {n})", "",
-             f"- best {best.record.primary_metric}: {best.record.strategy.name} "
+             f"- best {best.record.primary_metric}: {row_name(best, rows)} "
              f"({model_label(best.record)}), {metric_cell(best.record, best.record.primary_metric)}"]
     if known:
         p, r = min(known, key=lambda pr: pr[0].monthly_usd)
-        lines.append(f"- cheapest at {VOLUME:,} queries a month: {r.record.strategy.name} "
+        lines.append(f"- cheapest at {VOLUME:,} queries a month: {row_name(r, rows)} "
                      f"(${usd(p.monthly_usd)} a month, {r.record.primary_metric} {fmt(r.quality)})")
     for row in rows:  # what each start-up cost (training, an index) buys back, in rank order
         for other in rows:
             if other.start_cost < row.start_cost:
-                lines.append(f"- {row.record.strategy.name} ({fmt(row.quality)}) against "
-                             f"{other.record.strategy.name} ({fmt(other.quality)}), which costs "
+                lines.append(f"- {row_name(row, rows)} ({fmt(row.quality)}) against "
+                             f"{row_name(other, rows)} ({fmt(other.quality)}), which costs "
                              f"less to start: " + crossover(row, other))
     lines += ["", "| # | strategy | model | quality | $/1k queries | start-up $ | $/month | "
                   "break-even |", "|---|---|---|---|---|---|---|---|"]

@@ -74,3 +74,19 @@ def test_the_plan_covers_every_built_in_task_and_strategy_on_full_splits(capsys)
             assert any(f"--task {task}" in c and f"--strategy {strategy}" in c for c in full)
     assert any("--strategy classifier" in c and "--task icd10_coding" in c for c in full)
     assert not any("lora.max_steps" in c for c in commands)  # lora with its defaults
+
+
+def test_rows_of_one_strategy_are_told_apart_by_model_and_adapter(tmp_path):
+    # Two full-split lora rows (the converged adapter and a 30-step one): "lora against lora"
+    # would not say which payback is whose.
+    short = "8dd6def8a37a03265a64b826"
+    results = copy_cells([RAG, LORA, short], tmp_path / "ref")
+    records = read_records(results)[0]
+    text = reference.render(records, results)
+    artifacts = {r.cell_key: r.training.artifact for r in records if r.training}
+    assert artifacts[LORA] != artifacts[short]
+    verdict = [line for line in text.splitlines() if line.startswith("- ")]
+    for artifact in artifacts.values():
+        assert any(f"lora on local/smollm2-135m-instruct {artifact} (" in line for line in verdict)
+    assert not any("lora (" in line for line in verdict)
+    assert any(line.startswith("- rag (0.899) against lora on ") for line in verdict)
