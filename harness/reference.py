@@ -175,7 +175,7 @@ def verdict(task: str, n: int, rows: list[Row]) -> list[str]:
     priced = [(project(r, VOLUME, DEFAULT_AMORTIZE_MONTHS), r) for r in rows]
     known = [(p, r) for p, r in priced if p.monthly_usd is not None]
     lines = [f"### {task} (n = {n})", "",
-             f"- best {best.record.primary_metric}: {row_name(best, rows)} "
+             f"- best {best.record.primary_metric}: {best.record.strategy.name} "
              f"({model_label(best.record)}), {metric_cell(best.record, best.record.primary_metric)}"]
     if known:
         p, r = min(known, key=lambda pr: pr[0].monthly_usd)

@@ -85,7 +85,8 @@ def test_rows_of_one_strategy_are_told_apart_by_model_and_adapter(tmp_path):
     text = reference.render(records, results)
     artifacts = {r.cell_key: r.training.artifact for r in records if r.training}
     assert artifacts[LORA] != artifacts[short]
-    verdict = [line for line in text.splitlines() if line.startswith("- ")]
+    # The payback lines (the "best" line names the model and adapter in parentheses already).
+    verdict = [line for line in text.splitlines() if line.startswith("- ") and " against " in line]
     for artifact in artifacts.values():
         assert any(f"lora on local/smollm2-135m-instruct {artifact} (" in line for line in verdict)
     assert not any("lora (" in line for line in verdict)
