@@ -77,7 +77,9 @@ def strategy_speed(ctx: Any) -> list[Row]:
 def _speed_row(letter: str, strategy: str, runs: list[tuple[dict, dict]], load: Any) -> Row:
     before = statistics.median(b["seconds"] for b, _ in runs)
     after = statistics.median(a["seconds"] for _, a in runs)
-    n, first = runs[0][0]["queries"], runs[0][1]
+    cpu_before = statistics.median(b["cpu_seconds"] for b, _ in runs)
+    cpu_after = statistics.median(a["cpu_seconds"] for _, a in runs)
+    n, old, first = runs[0][0]["queries"], runs[0][0], runs[0][1]
     same = [sum(x == y for x, y in zip(b["answers"], a["answers"], strict=True)) for b, a in runs]
     cell = {"prompt": "prompt k=5", "rag": "rag (k nearest train tickets as examples)",
             "lora": f"lora (adapter of train_size={LORA_TRAIN_SIZE}, 2 epochs)"}[strategy]
@@ -86,14 +88,24 @@ def _speed_row(letter: str, strategy: str, runs: list[tuple[dict, dict]], load: 
                details=[
                    time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                    f"ticket_categorization (Banking77) x {cell} on local/smollm2-135m-instruct, "
-                   f"dtype {first['dtype']}, {first['threads']} torch thread(s), batch "
-                   f"{first['batch_size']}, labels-constrained (the cell default), the same "
+                   f"dtype {first['dtype']}, batch {first['batch_size']}, the backend's default "
+                   f"threads: {_workers(old)} at {BASELINE}, {_workers(first)} here; "
+                   "labels-constrained (the cell default), the same "
                    f"{n} seeded test queries on both sides; `backend.generate` timed with no "
                    "request cache, in a fresh process per run (bench/strategy_speed.py), "
                    f"{BASELINE} and this tree alternating",
                    f"queries/s: {n / before:.2f} at {BASELINE}, {n / after:.2f} here (median "
                    f"seconds {before:.1f} and {after:.1f})",
+                   f"process CPU per query: {cpu_before / n:.3f} s at {BASELINE}, "
+                   f"{cpu_after / n:.3f} s here (what the cell is priced by)",
                    f"identical answers: {', '.join(f'{s}/{n}' for s in same)} (each round)"])
+
+
+def _workers(side: dict) -> str:
+    """'1 worker of 1 torch thread', as a strategy_speed.py result says."""
+    workers = side.get("workers", 1)
+    return (f"{workers} worker{'s' if workers > 1 else ''} of {side['threads']} torch "
+            f"thread{'s' if side['threads'] > 1 else ''}")
 
 
 def decode_step(ctx: Any) -> list[Row]:

@@ -6,7 +6,8 @@ Plans the Banking77 cell (ticket_categorization x STRATEGY on the bundled SmolLM
 backend's default threads and batch), prepares it (the rag index and the lora adapter come from
 RVF_CACHE_DIR, built there on first use and outside the timing), renders its requests with the
 cell's constraint, and times `backend.generate` on them, with no request cache. Writes the
-seconds, the answers and which `harness` it ran to OUT.json.
+seconds (wall and process CPU), the answers, the threads and workers, and which `harness` it ran
+to OUT.json.
 
 It uses only what every rvf version since the contracts refactor has (plan, PrepareContext,
 constrain.resolve, Backend.generate), so row 9 can run it under PYTHONPATH set to a checkout of
@@ -49,6 +50,8 @@ def main(strategy: str, limit: int, out: Path, lora_train_size: str | None) -> N
         "answers": [answers[i].text for i in range(len(requests))],
         "output_tokens": sum(g.output_tokens for g in answers.values()),
         "harness": str(Path(harness.__file__).parent), "threads": backend.facts["torch_threads"],
+        # one worker before workers existed
+        "workers": backend.facts.get("workers", 1),
         "dtype": backend.dtype, "batch_size": backend.batch_size}))
 
 

@@ -80,20 +80,22 @@ class HardwareRate:
 
 
 class Meter:
-    """Wall and process-CPU seconds (every thread of the process counts) from its creation, or
-    from entering a `with` block, to `stop()` or the block's end."""
+    """Wall and CPU seconds from its creation, or from entering a `with` block, to `stop()` or
+    the block's end. CPU is the whole process's (every thread counts), or with `thread=True`
+    the calling thread's alone: what one of several workers running side by side used."""
 
-    def __init__(self) -> None:
+    def __init__(self, thread: bool = False) -> None:
         self.wall = self.cpu = 0.0
+        self._clock = time.thread_time if thread else time.process_time
         self.start()
 
     def start(self) -> Meter:
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        self._wall, self._cpu = time.perf_counter(), self._clock()
         return self
 
     def stop(self) -> Meter:
         self.wall = time.perf_counter() - self._wall
-        self.cpu = time.process_time() - self._cpu
+        self.cpu = self._clock() - self._cpu
         return self
 
     def __enter__(self) -> Meter:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -138,9 +139,43 @@ def test_over_long_prompts_are_cut_counted_and_cached_with_their_cpu_time(smol, 
 
 
 def test_torch_threads_are_an_argument_checked_and_reported() -> None:
+    from harness.backends.hf import torch_default_threads
     from harness.backends.local import local
     from harness.errors import UsageError
 
-    assert local("smollm2-135m-instruct", n_threads=1).facts["torch_threads"] == 1
+    one = local("smollm2-135m-instruct", n_threads=1).facts
+    assert one == {"torch_threads": 1, "workers": torch_default_threads()}
+    assert local("smollm2-135m-instruct", n_threads=2).facts["workers"] == 1
+    assert local("smollm2-135m-instruct", workers=1).facts["workers"] == 1
     with pytest.raises(UsageError, match="n_threads must be >= 1"):
         local("smollm2-135m-instruct", n_threads=0)
+    with pytest.raises(UsageError, match="workers must be >= 1"):
+        local("smollm2-135m-instruct", workers=0)
+    with pytest.raises(UsageError, match="n_threads must be 1 with them"):
+        local("smollm2-135m-instruct", n_threads=2, workers=2)
+
+
+def test_workers_answer_as_one_thread_does_and_count_only_their_own_cpu(smol):
+    """Two one-thread workers decode batches side by side: the same answers as one worker, every
+    request answered once, and each answer's CPU time its own worker's (with its share of the
+    prefix), so they sum to no more than the process used, not to the whole process's twice."""
+    from harness.backends.hf import HFBackend
+    from harness.types import Constraint
+
+    colours = ("blue", "red", "green", "white", "yellow", "black")
+    constrained = [GenerationRequest(r.messages, 4, constraint=Constraint.of("labels", colours))
+                   for r in _requests()]
+    requests = _requests() + constrained
+    answers, cpu = {}, {}
+    for workers in (1, 2):
+        backend = HFBackend(smol.spec, smol.path, "fp32", batch_size=2, n_threads=1,
+                            workers=workers)
+        backend._model, backend._tokenizer = smol.load()
+        began = time.process_time()
+        answers[workers] = dict(backend.generate(requests))
+        cpu[workers] = time.process_time() - began
+    assert sorted(answers[2]) == list(range(len(requests)))
+    assert {i: g.text for i, g in answers[2].items()} == {i: g.text for i, g in answers[1].items()}
+    assert {g.text for i, g in answers[2].items() if i >= len(TEXTS)} <= set(colours)
+    counted = sum(g.cpu_s for g in answers[2].values())
+    assert 0.5 * cpu[2] <= counted <= 1.02 * cpu[2]

