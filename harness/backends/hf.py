@@ -19,7 +19,7 @@ import itertools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +120,8 @@ class HFBackend:
 
     @property
     def facts(self) -> dict[str, Any]:
-        """For the cell record (outside every key): the size of a local model folder's files."""
+        """For the cell record (outside every key): threads, workers and the size of a local
+        model folder's files."""
         folder = Path(self.path) if self.path else None
         threads = {"torch_threads": self.n_threads or torch_default_threads(),
                    "workers": self.workers}
@@ -293,8 +294,6 @@ def in_workers(run: Callable[[Any], Any], items: Sequence[Any], workers: int) ->
     if workers == 1 or len(items) < 2:
         yield from map(run, items)
         return
-    from concurrent.futures import as_completed
-
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rvf-decode")
     try:
         for done in as_completed([pool.submit(run, item) for item in items]):
