@@ -188,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
                 rows = {**{r.key: r for r in previous_rows(args.out)}, **mine}
                 notes = list(dict.fromkeys(previous_notes(args.out) + notes))
             ordered = sorted(rows.values(), key=lambda r: order(r.key))
+            # the whole bench's time, once this run measures every row
+            whole = len(args.names) == len(MEASUREMENTS)
             write_report(args.out, ordered, machine, sizes.describe(), notes,
-                         time.perf_counter() - began if not kept else None)
+                         time.perf_counter() - began if whole else None)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -153,7 +153,6 @@ def test_collate_masks_prompt_and_padding():
     assert batch["labels"].tolist() == [[IGNORE] * 6 + [7, 8], [IGNORE] * 5 + [7, 8, 10]]
     assert batch["attention_mask"].tolist() == [[0, 0, 0, 1, 1, 1, 1, 1], [1] * 8]
     assert batch["position_ids"].tolist() == [[0, 0, 0, 0, 1, 2, 3, 4], list(range(8))]
-    assert batch["keep"] == 3  # the longest answer
 
 
 def test_truncation_cuts_the_prompt_from_the_left():
@@ -177,7 +176,7 @@ def test_real_examples_label_exactly_the_answer_and_end_of_turn(smol):
         assert tok.decode(answer) == sample.target + tok.eos_token
         prompt = [i for i, lab in zip(ex.input_ids, ex.labels, strict=True) if lab == IGNORE]
         assert tok.decode(prompt) == render(lora_messages(task, sample))  # what test time sends
-    # the loss on the last `keep` logits equals transformers' own loss over the full sequence
+    # the loss on the answer positions' logits equals transformers' own loss over every position
     batch = collate(examples[:4], tok.pad_token_id)
     with torch.no_grad():
         ours = answer_loss(model, batch)
