@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 
 import harness  # noqa: F401  (sets rvf's OpenMP default before torch loads)
 
@@ -34,20 +33,11 @@ def main() -> None:
     from torch.profiler import ProfilerActivity, profile
 
     from bench.speed import gemm_limit
-    from harness import constrain
+    from bench.strategy_speed import cell_requests
     from harness.backends.decoding import greedy_decode
     from harness.backends.hf import shared_prefix_length
-    from harness.cell import plan
-    from harness.registry import default_registry
-    from harness.types import PrepareContext
 
-    model_name = "local/smollm2-135m-instruct"
-    cell = plan(default_registry(), ["ticket_categorization"], ["rag"], [model_name],
-                [model_name], [0], {}, {}, {"dtype": "fp32"}, args.limit)[0]
-    backend = cell.strategy.prepare(cell.task, cell.backend, PrepareContext(seed=0)).backend
-    constraint, _ = constrain.resolve(cell.task, backend, cell.spec.constrain)
-    requests = [replace(r, constraint=constraint)
-                for r, _ in cell.strategy.requests(cell.task, cell.samples)]
+    backend, requests = cell_requests("rag", args.limit)
     model, tok = backend.load()
     ids = tok([backend.render(r) for r in requests], add_special_tokens=False)["input_ids"]
     prefix = shared_prefix_length(ids, minimum=4)

@@ -21,10 +21,13 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 
-def main(strategy: str, limit: int, out: Path, lora_train_size: str | None) -> None:
-    import harness
+def cell_requests(strategy: str, limit: int, lora_train_size: str | None = None
+                  ) -> tuple[Any, list[Any]]:
+    """The Banking77 cell's prepared backend and its first `limit` requests, constrained as the
+    cell runs them (the rag index and the lora adapter built in RVF_CACHE_DIR on first use)."""
     from harness import constrain
     from harness.cell import plan
     from harness.registry import default_registry
@@ -38,8 +41,14 @@ def main(strategy: str, limit: int, out: Path, lora_train_size: str | None) -> N
     prepared = cell.strategy.prepare(cell.task, cell.backend, PrepareContext(seed=0))
     backend = prepared.backend
     constraint, _ = constrain.resolve(cell.task, backend, cell.spec.constrain)
-    requests = [replace(r, constraint=constraint) for r, _ in
-                cell.strategy.requests(cell.task, cell.samples)]
+    return backend, [replace(r, constraint=constraint) for r, _ in
+                     cell.strategy.requests(cell.task, cell.samples)]
+
+
+def main(strategy: str, limit: int, out: Path, lora_train_size: str | None) -> None:
+    import harness
+
+    backend, requests = cell_requests(strategy, limit, lora_train_size)
     backend.load()
     list(backend.generate(requests[:1]))  # warm-up: first forward passes, lazy imports
     began, cpu = time.perf_counter(), time.process_time()
