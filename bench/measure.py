@@ -36,6 +36,9 @@ class Sizes:
     gen_prompts: int = 64  # row 1: prompts per repetition
     gen_batch: int = 8  # row 1: batch size on both sides (rvf's default)
     gen_reps: int = 2
+    # row 1b: also time rvf with its prefix reuse off (informative, and as long as row 1's raw
+    # side again); only when asked for (`--only 1b`)
+    gen_no_prefix: bool = False
     lmeval_prompts: int = 64  # row 2
     lmeval_reps: int = 2
     cache_limit: int = 8  # row 3: `rvf run --limit`
@@ -58,10 +61,15 @@ class Sizes:
     speed_rounds: int = 2  # row 9: before/after pairs per strategy
     decode_steps: int = 20  # row 10: timed decode steps per way
 
+    def with_rounds(self, n: int) -> Sizes:
+        """These sizes with `n` pairs in each long paired row (1, 2, 5, 7, 9)."""
+        return replace(self, gen_reps=n, lmeval_reps=n, lora_rounds=n, load_reps=n,
+                       speed_rounds=n)
+
     def describe(self) -> list[str]:
         return [
-            f"1: {self.gen_prompts} prompts of the default cell per repetition, batch "
-            f"{self.gen_batch}, {self.gen_reps} repetitions",
+            f"1{', 1b' if self.gen_no_prefix else ''}: {self.gen_prompts} prompts of the default "
+            f"cell per repetition, batch {self.gen_batch}, {self.gen_reps} repetitions",
             f"2: {self.lmeval_prompts} prompts, batch {self.batch_size}, {self.lmeval_reps} "
             "repetitions of each tool (whole CLI runs)",
             f"3: `rvf run --strategy prompt --limit {self.cache_limit}`, {self.cache_reps} cold/warm "
@@ -196,15 +204,17 @@ def generation(ctx: Context) -> list[Row]:
 
     rvf(w.requests[:1])  # warm-up: first forward passes, allocator, lazy imports
     raw(w.prompts[:1])
+    with_1b = ctx.sizes.gen_no_prefix
     triples, same = [], []
-    for _ in range(ctx.sizes.gen_reps):
-        (a, ta), (b, _), (c, tc) = rvf(), rvf_no_prefix(), raw()
+    for _ in range(ctx.sizes.gen_reps):  # rvf, [rvf without prefix reuse,] raw: A (B) C A (B) C
+        (a, ta), (b, _), (c, tc) = rvf(), rvf_no_prefix() if with_1b else (None, None), raw()
         triples.append((a, b, c))
         same.append(sum(x == y for x, y in zip(ta, tc, strict=True)) / len(tc))
     load.close()
     if ctx.profile:
         profile_call(rvf, ctx.profile / "1-generation-rvf.txt")
-        profile_call(rvf_no_prefix, ctx.profile / "1b-generation-rvf-no-prefix.txt")
+        if with_1b:
+            profile_call(rvf_no_prefix, ctx.profile / "1b-generation-rvf-no-prefix.txt")
         profile_call(raw, ctx.profile / "1-generation-raw.txt")
     a, b, c = ([t[i] for t in triples] for i in range(3))
     prefix = hf.shared_prefix_length(tok(w.prompts, add_special_tokens=False)["input_ids"])
@@ -213,8 +223,9 @@ def generation(ctx: Context) -> list[Row]:
               f"prompt k=5, rendered with the chat template), {min(lens)}-{max(lens)} tokens, "
               f"{prefix} of them a prefix shared by all; batch {bs}, up to {max_new} new tokens, "
               f"greedy, dtype {backend.dtype}, {torch.get_num_threads()} torch threads",
-              f"median seconds: rvf {med(a):.2f}, rvf without prefix reuse {med(b):.2f}, "
-              f"raw model.generate loop {med(c):.2f}",
+              f"median seconds: rvf {med(a):.2f}, "
+              + (f"rvf without prefix reuse {med(b):.2f}, " if with_1b else "")
+              + f"raw model.generate loop {med(c):.2f}",
               f"identical answers rvf vs raw: {100 * med(same):.0f}%"]
     row1 = Row("1", "generation: rvf hf backend / raw model.generate", ratios(list(zip(a, c, strict=True))),
                "<= 1.05", load=load, details=common + [
@@ -222,12 +233,14 @@ def generation(ctx: Context) -> list[Row]:
                    "do_sample=False)` per batch of the prompts in their given order, then "
                    "`batch_decode`; rvf side: `HFBackend.generate` (renders, tokenizes, sorts "
                    "longest first, computes the shared few-shot prefix once, decodes)"])
-    row1b = Row("1b", "generation, rvf's prefix reuse off / raw model.generate",
-                ratios(list(zip(b, c, strict=True))), "<= 1.05", load=load, details=[
-                    "the same as row 1 with `shared_prefix_length` patched to 0 in the bench: "
-                    "what rvf's own decoding loop costs against `model.generate` when there is "
-                    "no shared prefix to reuse (informative; row 1 is what rvf runs)"])
-    return [row1, row1b]
+    if not with_1b:
+        return [row1]
+    return [row1, Row("1b", "generation, rvf's prefix reuse off / raw model.generate",
+                      ratios(list(zip(b, c, strict=True))), "<= 1.05", load=load, details=[
+                          "the same as row 1 with `shared_prefix_length` patched to 0 in the "
+                          "bench: what rvf's own decoding loop costs against `model.generate` "
+                          "when there is no shared prefix to reuse (informative; row 1 is what "
+                          "rvf runs)"])]
 
 
 # -- 2. against lm-evaluation-harness ---------------------------------------------------------------
@@ -759,5 +772,5 @@ MEASUREMENTS: dict[str, Callable[[Context], list[Row]]] = {
     "load1": cost_under_load_one_thread, "report": report_render, "speed": strategy_speed,
     "decode": decode_step,
 }
-ALIASES = {"1": "generation", "2": "lmeval", "3": "cache", "4": "index", "5": "lora", "6": "demo",
-           "7": "load", "7b": "load1", "8": "report", "9": "speed", "10": "decode"}
+ALIASES = {"1": "generation", "1b": "generation", "2": "lmeval", "3": "cache", "4": "index",
+           "5": "lora", "6": "demo", "7": "load", "7b": "load1", "8": "report", "9": "speed", "10": "decode"}

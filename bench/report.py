@@ -13,7 +13,8 @@ from harness.records import atomic_write as write_atomic  # temp file + rename
 __all__ = ["Row", "render", "table", "write_atomic"]
 
 GOALS = {"<=": operator.le, ">=": operator.ge}
-COLUMNS = ["#", "measurement", "median", "min", "max", "n", "goal", "met", "load (1-min avg, start → end)"]
+COLUMNS = ["#", "measurement", "median", "min", "max", "n", "goal", "met",
+           "load (1-min avg start → end; others' cores)"]
 
 
 @dataclass
@@ -96,6 +97,9 @@ def render(rows: Sequence[Row], machine: dict[str, Any], command: str, sizes: Se
         if row.load:
             out.append(f"- load average (1, 5, 15 min): start {_la(row.load.start)}, "
                        f"end {_la(row.load.end)}")
+            if row.load.others is not None:
+                out.append(f"- other processes: {row.load.others:.2f} CPU cores on average "
+                           "during the row")
         if row.samples and not row.skipped:
             out.append(f"- samples: {', '.join(fmt(x, row.unit) for x in row.samples)}")
         out += [f"- {d}" for d in row.details]

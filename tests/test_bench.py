@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -119,15 +122,60 @@ def test_quickest_real_measurement_writes_the_report(tmp_path: Path, monkeypatch
     assert [r.key for r in previous_rows(out)] == ["4"]
 
 
-def test_rows_wait_for_a_quiet_machine_and_say_when_they_started_busy():
+def test_rows_wait_for_other_processes_to_go_quiet_and_say_when_they_were_busy():
     from bench.timing import LoadWindow, wait_for_quiet
 
-    readings = iter([(1.9, 1.0, 0.5), (0.8, 1.0, 0.5), (0.3, 0.9, 0.5)])
+    readings = iter([1.9, 0.8, 0.3])  # cores other processes used, one reading per window
     slept: list[float] = []
     assert wait_for_quiet(60, lambda: next(readings), slept.append, poll_s=15) == (True, 0.3)
     assert slept == [15, 15]
     # Still busy when the wait runs out: not quiet, with the last reading.
-    assert wait_for_quiet(30, lambda: (1.2, 1.0, 1.0), lambda s: None, poll_s=15) == (False, 1.2)
+    assert wait_for_quiet(30, lambda: 1.2, lambda s: None, poll_s=15) == (False, 1.2)
     assert wait_for_quiet(30, lambda: None, lambda s: None) == (True, None)  # nothing to read
+    # A row's own work raises the load average; only other processes make a row busy.
+    assert LoadWindow((0.2, 0, 0), (1.9, 0, 0), 0.04).text() == "0.2 → 1.9; others 0.04"
+    assert LoadWindow((1.9, 0, 0), (2.0, 0, 0), 0.71).text() == (
+        "1.9 → 2.0; others 0.71 (busy: other processes)")
+    # rows stored before `others` was measured fall back to the load average at their start
     assert LoadWindow((0.7, 0, 0), (0.9, 0, 0)).text() == "0.7 → 0.9 (busy at start)"
     assert LoadWindow((0.2, 0, 0), (1.9, 0, 0)).text() == "0.2 → 1.9"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/stat")
+def test_other_processes_cpu_counts_a_busy_neighbour_but_not_the_bench_or_its_children():
+    from bench.timing import CpuSample, others_now
+
+    began = CpuSample.now()
+    until = time.monotonic() + 1.0
+    while time.monotonic() < until:  # the bench's own work
+        pass
+    subprocess.run([sys.executable, "-c", SPIN.format(seconds=1.0)], check=True)  # a row's child
+    done = CpuSample.now()
+    assert done.own - began.own > 1.5  # both counted as the bench's own CPU
+    assert done.others_since(began) < 0.5
+    neighbour = subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=30)])
+    try:
+        time.sleep(0.5)
+        others = others_now(2.0)  # a process the bench did not wait for is another job
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+    assert others is not None and others > 0.7
+
+
+SPIN = "import time\nuntil = time.monotonic() + {seconds}\nwhile time.monotonic() < until:\n    pass\n"
+
+
+def test_row_1b_runs_only_when_asked_for_and_rounds_set_every_long_paired_row():
+    from bench.run import parse_args
+
+    assert parse_args([]).with_1b is False
+    asked = parse_args(["--only", "1b"])
+    assert asked.with_1b and asked.names == ["generation"]
+    assert parse_args(["--only", "1"]).with_1b is False
+    once = measure.FULL.with_rounds(1)
+    assert (once.gen_reps, once.lmeval_reps, once.lora_rounds, once.load_reps,
+            once.speed_rounds) == (1, 1, 1, 1, 1)
+    assert once.lora_steps == measure.FULL.lora_steps and once.speed_samples == 100  # sizes kept
+    with pytest.raises(SystemExit):
+        parse_args(["--rounds", "0"])
