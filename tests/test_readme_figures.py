@@ -180,7 +180,13 @@ def test_a_wrong_figure_is_caught(figure, ok):
 
 
 @pytest.mark.parametrize("figure, ok", [("987 s", True), ("988 s", False), ("3.4 s", False)])
-def test_a_benchmark_figure_is_checked_against_its_row(figure, ok):
+def test_a_benchmark_figure_is_checked_against_its_row(tmp_path, figure, ok, monkeypatch):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "BENCHMARKS.md").write_text(
+        "| # | measurement | median | min | max | n |\n|---|---|---|---|---|---|\n"
+        "| 6a | default run, cold: wall time | 987 s | 987 s | 987 s | 1 |\n"
+        "| 6b | default run, warm: wall time | 3.4 s | 2.7 s | 3.7 s | 3 |\n", encoding="utf-8")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     ((line, m),) = cited_figures(f"{figure}<!-- results/BENCHMARKS.md 6a.median -->")
     assert (check(line, m) == []) is ok
 

@@ -200,7 +200,7 @@ class LocalGGUFBackend(GGUFBackend):
 
 
 # The bundled transformers models answer on one torch thread per batch unless told otherwise:
-# beside a one-core job, the 135M model's $/1k moved by a median 4% on one-thread workers and 8%
+# beside a one-core job, the 135M model's $/1k moved by a median 2% on one-thread workers and 10%
 # on two threads per batch (results/BENCHMARKS.md rows 7b and 7, 2-core AMD), so one thread's price
 # depends least on the load. To use the other cores, they run that many one-thread workers side
 # by side (as many as torch would use threads: OMP_NUM_THREADS, else every core; one in a Ray
