@@ -59,10 +59,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.rounds is not None and args.rounds < 1:
         p.error(f"--rounds must be at least 1, got {args.rounds}")
     names = []
-    # row 1b is an extra side of row 1 (rvf with prefix reuse off), run only when asked for
-    args.with_1b = any(n.strip() == "1b" for item in args.only for n in item.split(","))
+    args.with_1b = False  # row 1b: an extra side of row 1, run only when asked for
     for item in args.only:
         for name in item.split(","):
+            args.with_1b |= name.strip() == "1b"
             name = ALIASES.get(name.strip(), name.strip())
             if name not in MEASUREMENTS:
                 p.error(f"unknown row {name!r}; choose from {', '.join(MEASUREMENTS)} or 1-10")
