@@ -61,6 +61,7 @@ def strategy_speed(ctx: Any) -> list[Row]:
                     skipped=why) for c, s in zip("abc", STRATEGIES, strict=True)]
     env = ctx.env(ctx.work / "cache-9")
     limit, rows = ctx.sizes.speed_samples, []
+    rate = machine_gemm_rate()
     for letter, strategy in zip("abc", STRATEGIES, strict=True):
         load = LoadWindow()
         one_side(ROOT, strategy, 2, env, ctx.work / "warm.json")  # builds the index / adapter
@@ -70,11 +71,25 @@ def strategy_speed(ctx: Any) -> list[Row]:
             after = one_side(ROOT, strategy, limit, env, ctx.work / "after.json")
             runs.append((before, after))
         load.close()
-        rows.append(_speed_row(letter, strategy, runs, load))
+        rows.append(_speed_row(letter, strategy, runs, load, rate))
     return rows
 
 
-def _speed_row(letter: str, strategy: str, runs: list[tuple[dict, dict]], load: Any) -> Row:
+def machine_gemm_rate() -> tuple[float, str]:
+    """The most FLOP/s this process's cores reach on the model's matmul shape (1024 x 576 x
+    1536, fp32): one GEMM on all of them, or one single-thread GEMM per core (as rvf's one-thread
+    workers run) counted as if each core ran it alone, whichever is higher; and how."""
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    together, alone = gemm_limit(1024, cores, "fp32"), gemm_limit(1024, 1, "fp32")
+    if together >= cores * alone:
+        return together, f"one GEMM on {cores} threads"
+    return cores * alone, f"{cores} x a one-thread GEMM alone"
+
+
+def _speed_row(letter: str, strategy: str, runs: list[tuple[dict, dict]], load: Any,
+               rate: tuple[float, str]) -> Row:
     before = statistics.median(b["seconds"] for b, _ in runs)
     after = statistics.median(a["seconds"] for _, a in runs)
     cpu_before = statistics.median(b["cpu_seconds"] for b, _ in runs)
@@ -98,7 +113,19 @@ def _speed_row(letter: str, strategy: str, runs: list[tuple[dict, dict]], load: 
                    f"seconds {before:.1f} and {after:.1f})",
                    f"process CPU per query: {cpu_before / n:.3f} s at {BASELINE}, "
                    f"{cpu_after / n:.3f} s here (what the cell is priced by)",
-                   f"identical answers: {', '.join(f'{s}/{n}' for s in same)} (each round)"])
+                   f"identical answers: {', '.join(f'{s}/{n}' for s in same)} (each round)",
+                   _floor(first["prompt_flops"], rate, before, after)])
+
+
+def _floor(counted: dict, rate: tuple[float, str], before: float, after: float) -> str:
+    """The ratio no implementation could beat here: the prompts' own arithmetic at the GEMM rate."""
+    floor = counted["flops"] / rate[0]
+    return (f"floor: the prompts' arithmetic alone ({counted['tokens']:,} tokens through "
+            f"{counted['linear_weights'] / 1e6:.0f}M linear weights, the {counted['shared_prefix']}"
+            f"-token shared prefix once, causal attention; decode steps and the output layer left "
+            f"out) is {counted['flops'] / 1e12:.2f} TFLOP = {floor:.1f} s at {rate[0] / 1e9:.1f} "
+            f"GFLOP/s ({rate[1]}, 1024 x 576 x 1536 fp32): at most {before / floor:.2f}x over "
+            f"{BASELINE} on this machine; this tree runs at {floor / after:.0%} of that rate")
 
 
 def _workers(side: dict) -> str:

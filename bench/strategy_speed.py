@@ -7,7 +7,7 @@ backend's default threads and batch), prepares it (the rag index and the lora ad
 RVF_CACHE_DIR, built there on first use and outside the timing), renders its requests with the
 cell's constraint, and times `backend.generate` on them, with no request cache. Writes the
 seconds (wall and process CPU), the answers, the threads and workers, and which `harness` it ran
-to OUT.json.
+to OUT.json, with `prompt_flops`: the arithmetic of the prompts alone (the floor of row 9).
 
 It uses only what every rvf version since the contracts refactor has (plan, PrepareContext,
 constrain.resolve, Backend.generate), so row 9 can run it under PYTHONPATH set to a checkout of
@@ -45,6 +45,35 @@ def cell_requests(strategy: str, limit: int, lora_train_size: str | None = None
                      cell.strategy.requests(cell.task, cell.samples)]
 
 
+def prompt_flops(backend: Any, requests: list[Any]) -> dict[str, int]:
+    """What generating for `requests` cannot do with less: the decoder's linear layers on every
+    prompt token, with the prompts' shared prefix counted once (as rvf runs it), and causal
+    attention of each token over the tokens before it. The output layer and every decode step are
+    left out, so time at a FLOP rate from this is a lower bound on any implementation's."""
+    import torch
+
+    from harness.backends.hf import shared_prefix_length
+
+    model, tok = backend.load()
+    ids = tok([backend.render(r) for r in requests], add_special_tokens=False)["input_ids"]
+    prefix = shared_prefix_length(ids, minimum=4)
+    head = model.get_output_embeddings()
+    linear = sum(m.weight.numel() for m in model.modules()
+                 if isinstance(m, torch.nn.Linear) and m is not head)
+    c = model.config
+    head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    # QK^T and PV: 2 FLOPs per multiply-add each, per head dimension, head and layer
+    per_key = 4 * c.num_attention_heads * head_dim * c.num_hidden_layers
+
+    def keys(a: int, b: int) -> int:  # attention keys seen by positions a..b-1: sum of t + 1
+        return (b * (b + 1) - a * (a + 1)) // 2
+
+    tokens = prefix + sum(len(x) - prefix for x in ids)
+    attended = keys(0, prefix) + sum(keys(prefix, len(x)) for x in ids)
+    return {"flops": 2 * linear * tokens + per_key * attended, "linear_flops": 2 * linear * tokens,
+            "tokens": tokens, "shared_prefix": prefix, "linear_weights": linear}
+
+
 def main(strategy: str, limit: int, out: Path, lora_train_size: str | None) -> None:
     import harness
 
@@ -61,7 +90,8 @@ def main(strategy: str, limit: int, out: Path, lora_train_size: str | None) -> N
         "harness": str(Path(harness.__file__).parent), "threads": backend.facts["torch_threads"],
         # one worker before workers existed
         "workers": backend.facts.get("workers", 1),
-        "dtype": backend.dtype, "batch_size": backend.batch_size}))
+        "dtype": backend.dtype, "batch_size": backend.batch_size,
+        "prompt_flops": prompt_flops(backend, requests)}))
 
 
 if __name__ == "__main__":

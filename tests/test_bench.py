@@ -179,3 +179,33 @@ def test_row_1b_runs_only_when_asked_for_and_rounds_set_every_long_paired_row():
     assert once.lora_steps == measure.FULL.lora_steps and once.speed_samples == 100  # sizes kept
     with pytest.raises(SystemExit):
         parse_args(["--rounds", "0"])
+
+
+def test_row_9_floor_counts_the_matmuls_the_model_runs(smol):
+    """prompt_flops' linear part is what torch's profiler counts for a forward pass over the
+    prompt (less the output layer's one position), and a shared prefix is counted once."""
+    import torch
+    from torch.profiler import profile
+
+    from bench.strategy_speed import prompt_flops
+    from harness.types import GenerationRequest
+
+    system = {"role": "system", "content": "Reply with the colour named in the message. " * 4}
+    one = [GenerationRequest((system, {"role": "user", "content": "The sky is blue."}), 4)]
+    counted = prompt_flops(smol, one)
+    model, tok = smol.load()
+    ids = tok([smol.render(one[0])], add_special_tokens=False)["input_ids"][0]
+    assert counted["tokens"] == len(ids)
+    with torch.inference_mode(), profile(with_flops=True) as prof:
+        model(input_ids=torch.tensor([ids]), logits_to_keep=1)
+    matmuls = sum(e.flops for e in prof.key_averages() if e.key in ("aten::mm", "aten::addmm"))
+    head = 2 * model.config.hidden_size * model.config.vocab_size
+    assert matmuls - head == counted["linear_flops"]
+    assert counted["flops"] > counted["linear_flops"]  # attention on top
+
+    two = one + [GenerationRequest((system, {"role": "user", "content": "Grass: green"}), 4)]
+    both = prompt_flops(smol, two)
+    lengths = [len(x) for x in tok([smol.render(r) for r in two], add_special_tokens=False)
+               ["input_ids"]]
+    assert both["shared_prefix"] > 20
+    assert both["tokens"] == sum(lengths) - both["shared_prefix"]

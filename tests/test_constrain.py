@@ -197,3 +197,37 @@ def test_an_impossible_constraint_stops_the_run_before_any_compute(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "task 'hr_policy_qa' has free-text answers" in done.stderr
     assert "generating" not in done.stderr and "preparing" not in done.stderr
+
+
+def test_a_finished_row_leaves_the_batch_and_each_row_decodes_as_it_would_alone(smol):
+    """Rows that have ended are not carried as padding: every forward pass after the prompt's
+    runs exactly the rows still decoding, and each row's tokens are those it gets alone."""
+    from harness.backends.decoding import greedy_decode
+    from harness.backends.hf import shared_prefix_length
+
+    model, tok = smol.load()
+    choices = Constraint.of("labels", CHOICES)
+    trie = smol._trie(choices)  # "blue" ends at once; "red" may go on to "reddish brown"
+    ids = tok([smol.render(r) for r in _requests(choices)], add_special_tokens=False)["input_ids"]
+    prefix = shared_prefix_length(ids, minimum=4)
+    rows: list[int] = []
+    hook = model.get_decoder().register_forward_hook(
+        lambda module, args, kwargs, out: rows.append(kwargs["input_ids"].shape[0]),
+        with_kwargs=True)
+    try:
+        with torch.inference_mode():
+            out = model(input_ids=torch.tensor([ids[0][:prefix]]), use_cache=True,
+                        logits_to_keep=1)
+            cache = [(layer.keys, layer.values) for layer in out.cache.layers]
+            rows.clear()
+            together = greedy_decode(model, cache, prefix, [x[prefix:] for x in ids], 6,
+                                     tok.eos_token_id, tok.pad_token_id, [trie] * len(ids))
+            passes = list(rows)
+            alone = [greedy_decode(model, cache, prefix, [x[prefix:]], 6, tok.eos_token_id,
+                                   tok.pad_token_id, [trie])[0] for x in ids]
+    finally:
+        hook.remove()
+    assert together == alone
+    assert {tok.decode(t, skip_special_tokens=True) for t in together} <= set(CHOICES)
+    assert passes[0] == len(ids) and passes == sorted(passes, reverse=True), passes
+    assert 0 < passes[-1] < len(ids), (passes, together)  # some rows ended, others went on

@@ -11,7 +11,8 @@ one softmax over [prefix | own tokens], the same sum as attention over the conca
 in another order.
 
 A decoded row also stops as soon as its answer is decided: when its constraint (a token trie)
-leaves one way to finish, the rest of that label is appended without running the model for it.
+leaves one way to finish, the rest of that label is appended without running the model for it,
+and the row leaves the batch.
 """
 
 from __future__ import annotations
@@ -136,21 +137,23 @@ def greedy_decode(model: Any, prefix_cache: list[tuple[Any, Any]] | None, prefix
     step = _Step(model, prefix_cache, prefix, own_valid, tries)
     step.forward(input_ids, positions, first=True)
     step.next_pos = positions[:, -1]
-    done = [False] * rows
     generated: list[list[int]] = [[] for _ in range(rows)]
+    live = list(range(rows))  # the rows still decoding, in the order the step holds them
     for n in range(max_new_tokens):
-        token = step.choose(generated)
-        feed: list[list[int]] = [[] for _ in range(rows)]
-        for r in range(rows):
-            if done[r]:
-                continue
-            generated[r].append(int(token[r]))
+        token = step.choose([generated[r] for r in live])
+        feed, going = [], []
+        for j, r in enumerate(live):
+            generated[r].append(int(token[j]))
             forced, complete = tries[r].forced(generated[r]) if tries[r] else ([], False)
             generated[r].extend(forced)
-            done[r] = complete or generated[r][-1] == eos
-            feed[r] = [] if done[r] else [int(token[r]), *forced]
-        if all(done) or n == max_new_tokens - 1:
+            if not (complete or generated[r][-1] == eos):
+                going.append(j)
+                feed.append([int(token[j]), *forced])
+        if not going or n == max_new_tokens - 1:
             break
+        if len(going) < len(live):
+            step.keep_rows(going)
+            live = [live[j] for j in going]
         step.feed(feed, pad)
     return generated
 
@@ -173,18 +176,31 @@ class _Step:
         self.cache: Any = None
         self.next_pos: Any = None  # each row's last position so far
 
+    def keep_rows(self, keep: list[int]) -> None:
+        """Go on with only the rows at `keep`: a finished row would still cost its share of every
+        later step (its cache in attention, its row in each matmul) as padding."""
+        import torch
+
+        index = torch.tensor(keep, device=self.next_pos.device)
+        self.cache.batch_select_indices(index)
+        self.next_pos = self.next_pos[index]
+        self.tries = [self.tries[j] for j in keep]
+        if self.shared:
+            self.state.own_valid = self.state.own_valid[index]
+        else:
+            self.mask = self.mask[index]
+
     def feed(self, tokens: list[list[int]], pad: int) -> None:
-        """Run each row's next tokens (its choice and the tokens its trie then forces; none for
-        a finished row), left-padded to one width as the prompts were."""
+        """Run each row's next tokens (its choice and the tokens its trie then forces), left-
+        padded to one width as the prompts were."""
         import torch
 
         rows, width = len(tokens), max(len(t) for t in tokens)
         ids = torch.full((rows, width), pad, dtype=torch.long)
         valid = torch.zeros((rows, width), dtype=torch.bool)
         for r, row in enumerate(tokens):
-            if row:
-                ids[r, width - len(row):] = torch.tensor(row)
-                valid[r, width - len(row):] = True
+            ids[r, width - len(row):] = torch.tensor(row)
+            valid[r, width - len(row):] = True
         ids, valid = ids.to(self.next_pos.device), valid.to(self.next_pos.device)
         positions = self.next_pos[:, None] + valid.long().cumsum(-1)
         self.next_pos = positions[:, -1]
