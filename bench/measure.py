@@ -5,7 +5,6 @@ Sizes live in `Sizes`; `QUICK` is a smoke run (minutes), `FULL` the published on
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import statistics
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import lmeval
-from bench.report import Row
+from bench.report import Row, stamp
 from bench.speed import decode_step, lora_flop_row, strategy_speed
 from bench.timing import LoadWindow, ratios
 from bench.workload import (
@@ -134,10 +133,6 @@ class Context:
     def env(self, cache: Path, shared_models: bool = True) -> dict[str, str]:
         return bench_env(RVF_CACHE_DIR=str(cache), RVF_REQUEST_CACHE=None,
                          RVF_MODELS_DIR=str(self.models_dir) if shared_models else None)
-
-
-def stamp() -> str:
-    return "measured " + dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def med(values: list[float]) -> float:

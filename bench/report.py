@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,10 +73,18 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+MEASURED = "measured "  # a detail starting with this is the row's time: the report's "Measured:"
+
+
+def stamp() -> str:
+    """The detail that dates a row; `render` spans the report's "Measured:" line over them."""
+    return MEASURED + dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def render(rows: Sequence[Row], machine: dict[str, Any], command: str, sizes: Sequence[str],
            notes: Sequence[str] = (), wall_seconds: float | None = None) -> str:
-    stamps = sorted(d.removeprefix("measured ") for r in rows for d in r.details
-                    if d.startswith("measured "))
+    stamps = sorted(d.removeprefix(MEASURED) for r in rows for d in r.details
+                    if d.startswith(MEASURED))
     when = (f"{stamps[0]} to {stamps[-1][11:]}" if stamps and stamps[0] != stamps[-1]
             else stamps[0] if stamps else machine.get("date", "?"))
     out = ["# rvf benchmarks", "",

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.report import Row
+from bench.report import Row, stamp
 from bench.timing import LoadWindow, ratios
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +101,7 @@ def _speed_row(letter: str, strategy: str, runs: list[tuple[dict, dict]], load: 
     return Row(f"9{letter}", f"{strategy} cell: queries/s, this tree / {BASELINE}",
                ratios([(b["seconds"], a["seconds"]) for b, a in runs]), ">= 3", load=load,
                details=[
-                   time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                   stamp(),
                    f"ticket_categorization (Banking77) x {cell} on local/smollm2-135m-instruct, "
                    f"dtype {first['dtype']}, batch {first['batch_size']}, the backend's default "
                    f"threads: {_workers(old)} at {BASELINE}, {_workers(first)} here; "
@@ -175,7 +175,7 @@ def decode_step(ctx: Any) -> list[Row]:
     shared = [t / bound for t in times["shared"]]
     return [Row("10", "decode step, batch 8: time / weight-streaming bound", shared, "<= 2",
                 load=load, details=[
-                    time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                    stamp(),
                     f"one greedy step of 8 rows after the default cell's {p}-token shared prefix "
                     f"and {width} own tokens per row (full logits, fp32 weights, {threads} torch "
                     f"thread(s)), {steps} steps per way",

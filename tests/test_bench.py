@@ -209,3 +209,18 @@ def test_row_9_floor_counts_the_matmuls_the_model_runs(smol):
                ["input_ids"]]
     assert both["shared_prefix"] > 20
     assert both["tokens"] == sum(lengths) - both["shared_prefix"]
+
+
+def test_row_9_is_dated_as_every_row_is_so_the_reports_span_includes_it():
+    from bench.report import MEASURED
+    from bench.speed import _speed_row
+
+    side = {"seconds": 10.0, "cpu_seconds": 12.0, "queries": 4, "answers": ["a"] * 4,
+            "threads": 1, "workers": 2, "dtype": "fp32", "batch_size": 8,
+            "prompt_flops": {"flops": 10**12, "tokens": 900, "shared_prefix": 800,
+                             "linear_weights": 106 * 10**6}}
+    row = _speed_row("b", "rag", [(dict(side, seconds=30.0), side)], LoadWindow(), (1e11, "x"))
+    assert row.details[0].startswith(MEASURED)
+    page = render([row], {"date": "1999-01-01"}, "python -m bench", [])
+    assert "Measured: " + row.details[0].removeprefix(MEASURED) in page
+    assert "at most 3.00x" in row.details[-1]  # 30 s before / (1 TFLOP at 100 GFLOP/s)
