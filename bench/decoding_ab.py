@@ -13,6 +13,7 @@ RVF_CACHE_DIR). Row 9 compares whole trees against a fixed baseline; this isolat
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import statistics
 import subprocess
@@ -67,7 +68,9 @@ def main(rev: str, strategies: list[str], rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    argv = sys.argv[1:]
-    n = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 4
-    names = [a for i, a in enumerate(argv[1:], 1) if a != "--rounds" and argv[i - 1] != "--rounds"]
-    main(argv[0], names, n)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("rev", help="the commit whose harness/backends/decoding.py is side A")
+    p.add_argument("strategies", nargs="+", choices=("prompt", "rag", "lora"))
+    p.add_argument("--rounds", type=int, default=4, help="runs a side (default 4)")
+    args = p.parse_args()
+    main(args.rev, args.strategies, args.rounds)
